@@ -1,0 +1,3 @@
+from styleswap.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The ``styleswap`` command."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from styleswap import __version__
+from styleswap.devices import DEVICES
+from styleswap.encoder import LAYERS, POOLINGS
+from styleswap.errors import StyleSwapError
+from styleswap.images import SUFFIXES, load_image, save_image
+from styleswap.stylize import INITS, METHODS, Engine, Options
+from styleswap.weights import PROFILES, get_profile, load_state, resolve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except StyleSwapError as exc:
+        print(f"styleswap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("styleswap: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("styleswap: error: out of memory; lower --max-size or --memory-budget", file=sys.stderr)
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Options()
+    parser = argparse.ArgumentParser(prog="styleswap", description="Fast patch-based arbitrary style transfer.")
+    parser.add_argument("--version", action="version", version=f"styleswap {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("stylize", help="stylise images with a style image")
+    run.add_argument("content", help="content image, folder of images, or glob pattern (quote it)")
+    run.add_argument("style", help="style image")
+    run.add_argument("-o", "--output", required=True, help="output file, or folder when several contents are given")
+    run.add_argument("--method", choices=METHODS, default=defaults.method, help="how features become an image")
+    run.add_argument("--patch-size", type=int, default=defaults.patch_size, help="style patch side in feature cells (bigger = more texture)")
+    run.add_argument("--stride", type=int, default=defaults.stride, help="step between patches")
+    run.add_argument("--num-swap", type=int, default=defaults.num_swap, help="repeat the swap on its own result (more contrast)")
+    run.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="encoder pooling (avg is smoother)")
+    run.add_argument("--max-size", type=int, default=defaults.max_size, help="longest side the content is processed at (output keeps the input size)")
+    run.add_argument("--style-size", type=int, default=defaults.style_size, help="longest side of the style image")
+    run.add_argument("--strength", type=float, default=defaults.strength, help="0 = content, 1 = fully swapped features")
+    run.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    run.add_argument("--iters", type=int, default=defaults.iters, help="optimisation steps")
+    run.add_argument("--lr", type=float, default=defaults.lr, help="optimisation learning rate")
+    run.add_argument("--tv", type=float, default=defaults.tv, help="total-variation weight (smoothness)")
+    run.add_argument("--init", choices=INITS, default=defaults.init, help="optimisation start")
+    run.add_argument("--seed", type=int, default=defaults.seed, help="seed for --init random")
+    run.add_argument("--encoder", choices=tuple(PROFILES), default=defaults.encoder, help="VGG-19 weight profile")
+    run.add_argument("--layer", choices=LAYERS, default=defaults.layer, help="encoder layer to swap at")
+    run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching, in MB")
+    run.add_argument("--device", choices=DEVICES, default="auto")
+    run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
+    run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(run=_stylize)
+
+    weights = commands.add_parser("weights", help="download, check or locate encoder weights")
+    weights.add_argument("action", choices=("fetch", "verify", "path"))
+    weights.add_argument("--encoder", choices=(*PROFILES, "all"), default="all")
+    weights.set_defaults(run=_weights)
+    return parser
+
+
+def _megabytes(text: str) -> int:
+    try:
+        return int(float(text) * 2**20)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of megabytes: {text!r}") from None
+
+
+def _contents(pattern: str) -> tuple[list[Path], bool]:
+    """The content files a CONTENT argument names, and whether it names a batch."""
+    path = Path(pattern)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+        batch = True
+    elif any(ch in pattern for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(pattern) if Path(p).suffix.lower() in SUFFIXES)
+        batch = True
+    else:
+        return [path], False
+    if not files:
+        raise StyleSwapError(f"no images found in {pattern}")
+    return files, batch
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    options = Options(**{name: getattr(args, name) for name in Options.__dataclass_fields__})
+    options.validate()
+    contents, batch = _contents(args.content)
+    output = Path(args.output)
+    if batch and output.suffix:
+        raise StyleSwapError(f"{len(contents)} contents need an output folder, not the file {output}")
+    targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
+    for content, target in zip(contents, targets):
+        if target.resolve() in (content.resolve(), Path(args.style).resolve()):
+            raise StyleSwapError(f"refusing to overwrite an input: {target}")
+    engine = Engine(args.device, args.weights)
+    style = engine.prepare_style(load_image(args.style), options)
+    summaries, failed = [], 0
+    for content, target in zip(contents, targets):
+        try:
+            result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet))
+            save_image(result.picture, target)
+        except StyleSwapError as exc:
+            if not batch:
+                raise
+            failed += 1
+            print(f"styleswap: error: {exc}", file=sys.stderr)
+            continue
+        summaries.append({"content": str(content), "style": args.style, "output": str(target), **result.summary()})
+        if not args.json and not args.quiet:
+            print(f"{target}: swap objective {result.objective:.4f} (content {result.content_objective:.4f}), {result.timings['total']:.1f} s on {result.device}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"options": vars(options), "results": summaries}, indent=2))
+    return 1 if failed else 0
+
+
+def _progress_bar(name: str, quiet: bool):
+    bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+    weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}
+
+    def report(stage: str, fraction: float) -> None:
+        start, span = weights[stage]
+        bar.n = start + span * fraction
+        bar.refresh()
+        if bar.n >= 100:
+            bar.close()
+
+    return report
+
+
+def _weights(args: argparse.Namespace) -> int:
+    names = list(PROFILES) if args.encoder == "all" else [args.encoder]
+    for name in names:
+        profile = get_profile(name)
+        path = resolve(profile, download=args.action == "fetch")
+        if args.action == "path":
+            print(path)
+        else:
+            load_state(path, profile)
+            print(f"{name}: {path} OK")
+    return 0

@@ -1,0 +1,141 @@
+"""Reading and writing the user's images without losing anything: alpha, 16-bit depth, EXIF orientation.
+
+Colour is handed to the engine as float RGB in [0,1]; alpha stays as the file's own integers so it can be
+written back bit for bit. 16-bit PNGs go through pypng because Pillow reads RGB(A) at 16 bits as 8.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import png
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from styleswap.errors import ImageError
+
+MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it is decoded
+Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning
+SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Picture:
+    rgb: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    alpha: np.ndarray | None  # (H, W) uint8 or uint16, exactly as stored
+    bit_depth: int  # 8 or 16, kept when writing
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    @classmethod
+    def from_array(cls, pixels: np.ndarray) -> Picture:
+        """From an (H, W) or (H, W, 1..4) uint8 or uint16 array, as a plug-in or the daemon hands it over."""
+        if pixels.dtype not in (np.uint8, np.uint16):
+            raise ImageError(f"pixels must be 8- or 16-bit integers, not {pixels.dtype}")
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if pixels.ndim != 3 or not 1 <= pixels.shape[2] <= 4:
+            raise ImageError(f"pixels must have 1 to 4 channels, not shape {pixels.shape}")
+        _check_size(pixels.shape[1], pixels.shape[0])
+        bit_depth = 16 if pixels.dtype == np.uint16 else 8
+        colour = pixels[:, :, :3] if pixels.shape[2] >= 3 else np.repeat(pixels[:, :, :1], 3, axis=2)
+        alpha = pixels[:, :, -1].copy() if pixels.shape[2] in (2, 4) else None
+        return cls(colour.astype(np.float32) / float((1 << bit_depth) - 1), alpha, bit_depth)
+
+    def to_array(self) -> np.ndarray:
+        """(H, W, 3 or 4) integers at the picture's bit depth."""
+        top = (1 << self.bit_depth) - 1
+        dtype = np.uint16 if self.bit_depth == 16 else np.uint8
+        colour = np.rint(np.clip(self.rgb, 0.0, 1.0) * top).astype(dtype)
+        if self.alpha is None:
+            return colour
+        return np.dstack([colour, self.alpha.astype(dtype)])
+
+
+def load_image(path: str | os.PathLike) -> Picture:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        if _is_16bit_png(path):
+            return Picture.from_array(_read_png16(path))
+        with Image.open(path) as image:
+            _check_size(*image.size)
+            image = ImageOps.exif_transpose(image)
+            return Picture.from_array(_pil_to_array(image))
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, png.Error) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})") from None
+
+
+def save_image(picture: Picture, path: str | os.PathLike) -> None:
+    """Write atomically: a failure leaves any existing file at ``path`` as it was."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ImageError(f"{path}: unsupported output type {suffix or '(none)'}; use one of {', '.join(sorted(SUFFIXES))}")
+    if suffix in (".jpg", ".jpeg", ".bmp") and picture.alpha is not None:
+        raise ImageError(f"{path}: {suffix[1:].upper()} cannot keep the alpha channel; write a .png, .tif or .webp instead")
+    pixels = picture.to_array()
+    if picture.bit_depth == 16 and suffix != ".png":
+        pixels = (pixels >> 8).astype(np.uint8)  # only PNG is written at 16 bits
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if pixels.dtype == np.uint16:
+                height, width, channels = pixels.shape
+                writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16)
+                writer.write(out, pixels.reshape(height, width * channels))
+            else:
+                Image.fromarray(pixels).save(out, format=Image.registered_extensions()[suffix], **_save_options(suffix))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _save_options(suffix: str) -> dict:
+    return {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"lossless": True}}.get(suffix, {})
+
+
+def _check_size(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image is empty ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"image is too large ({width}x{height}, limit {MAX_PIXELS // 2**20} megapixels)")
+
+
+def _is_16bit_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    _check_size(width, height)
+    channels = info["planes"]
+    return np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, channels)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(image.convert("I;16"), dtype=np.uint16)
+    if mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 1.0 if mode == "F" and values.max() <= 1.0 else 65535.0
+        return np.rint(np.clip(values / top, 0, 1) * 65535).astype(np.uint16)
+    if mode in ("L", "RGB", "RGBA", "LA"):
+        return np.asarray(image)
+    has_alpha = mode in ("PA", "RGBa", "La") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))

@@ -1,0 +1,70 @@
+"""The inverse network: relu3_1 activations back to an image in one forward pass.
+
+Mirror of the encoder (conv 256→128, ×2, 128→128, 128→64, ×2, 64→64, 64→3) with reflection padding and a sigmoid
+output. Unlike the paper's released model it has no instance normalisation: every output pixel then depends only
+on a fixed neighbourhood of activations, so tiles with a halo decode exactly like the whole image and results do
+not shift with the image size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from styleswap.errors import WeightsError
+
+WEIGHTS_FILE = "invnet_relu3_1.safetensors"
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect")
+
+
+class InverseNet(nn.Sequential):
+    def __init__(self) -> None:
+        super().__init__(
+            OrderedDict(
+                conv3_1=_conv(256, 128),
+                relu3_1=nn.ReLU(inplace=True),
+                up2=nn.Upsample(scale_factor=2, mode="nearest"),
+                conv2_2=_conv(128, 128),
+                relu2_2=nn.ReLU(inplace=True),
+                conv2_1=_conv(128, 64),
+                relu2_1=nn.ReLU(inplace=True),
+                up1=nn.Upsample(scale_factor=2, mode="nearest"),
+                conv1_2=_conv(64, 64),
+                relu1_2=nn.ReLU(inplace=True),
+                conv1_1=_conv(64, 3),
+                out=nn.Sigmoid(),
+            )
+        )
+
+
+def bundled_weights() -> Path:
+    return Path(str(resources.files("styleswap") / "weights" / WEIGHTS_FILE))
+
+
+def save_inverse(net: InverseNet, path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """float16 on disk: a few MB, and the network's output does not change visibly."""
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(path), metadata=metadata)
+
+
+def load_inverse(path: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> InverseNet:
+    path = Path(path or os.environ.get("STYLESWAP_INVNET_WEIGHTS") or bundled_weights())
+    if not path.is_file():
+        raise WeightsError(f"inverse network weights {path} not found; reinstall styleswap or use --method optim")
+    try:
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        net = InverseNet()
+        net.load_state_dict(state)
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise WeightsError(f"cannot load inverse network weights {path}: {exc}") from None
+    return net.requires_grad_(False).eval().to(device)

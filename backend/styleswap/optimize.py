@@ -1,0 +1,45 @@
+"""Reconstruction by optimisation: find the image whose activations best match the swapped ones."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from styleswap.encoder import Encoder
+from styleswap.metrics import swap_objective, total_variation
+
+Progress = Callable[[float], None]
+
+
+def invert_by_optimisation(
+    encoder: Encoder,
+    target: torch.Tensor,
+    init: torch.Tensor,
+    iters: int = 100,
+    lr: float = 0.05,
+    tv_weight: float = 1.0,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Minimise ‖Φ(I) − Φss‖²/‖Φss‖² + λ·TV(I) with Adam from ``init``, keeping I in [0,1] after every step.
+
+    Returns the image and its final swap objective. The loss is normalised by ‖Φss‖² so one learning rate and one
+    TV weight serve every image size.
+    """
+    image = init.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([image], lr=lr)
+    scale = target.pow(2).sum().clamp_min(1e-12)
+    for step in range(iters):
+        optimiser.zero_grad(set_to_none=True)
+        loss = (encoder(image) - target).pow(2).sum() / scale
+        if tv_weight:
+            loss = loss + tv_weight * total_variation(image)
+        loss.backward()
+        optimiser.step()
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+        if progress:
+            progress((step + 1) / iters)
+    image = image.detach()
+    with torch.no_grad():
+        return image, swap_objective(encoder(image), target)

@@ -1,0 +1,198 @@
+"""The engine: encode, swap, reconstruct; the one entry point the CLI and the daemon share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from styleswap.color import keep_content_colour
+from styleswap.devices import pick_device
+from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
+from styleswap.errors import StyleSwapError
+from styleswap.images import Picture
+from styleswap.metrics import swap_objective
+from styleswap.optimize import invert_by_optimisation
+from styleswap.swap import DEFAULT_MEMORY_BUDGET, StylePatches, prepare_style, swap
+from styleswap.weights import PROFILES
+
+METHODS = ("optim", "invnet")
+INITS = ("content", "random")
+MIN_SIDE = 16
+
+# Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to
+# cancel: the exception propagates out of ``stylize`` between chunks of work.
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Options:
+    """Everything that shapes a result; the CLI flags and the daemon's request parameters map onto these."""
+
+    method: str = "optim"
+    patch_size: int = 3
+    stride: int = 1
+    num_swap: int = 1
+    pooling: str = "max"
+    max_size: int = 1024
+    style_size: int = 512
+    strength: float = 1.0
+    preserve_color: bool = False
+    iters: int = 100
+    lr: float = 0.05
+    tv: float = 1.0
+    init: str = "content"
+    seed: int = 0
+    encoder: str = "vgg19-normalised"
+    layer: str = "relu3_1"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    def validate(self) -> None:
+        choices = {"method": METHODS, "pooling": POOLINGS, "init": INITS, "encoder": tuple(PROFILES), "layer": LAYERS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise StyleSwapError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        minimum = {"patch_size": 1, "stride": 1, "num_swap": 1, "max_size": MIN_SIDE, "style_size": MIN_SIDE, "iters": 1, "memory_budget": 2**20}
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise StyleSwapError(f"{name.replace('_', '-')} must be a whole number of at least {low}, not {value!r}")
+        if self.stride > self.patch_size:
+            raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
+        if not 0.0 <= self.strength <= 1.0:
+            raise StyleSwapError(f"strength must lie in [0, 1], not {self.strength}")
+        if not self.lr > 0 or not self.tv >= 0:
+            raise StyleSwapError("learning rate must be positive and the TV weight not negative")
+
+    def style_key(self) -> tuple:
+        """What a prepared style depends on: styles cached under this key are reusable."""
+        return (self.encoder, self.layer, self.pooling, self.style_size, self.patch_size, self.stride)
+
+
+@dataclass
+class Result:
+    picture: Picture
+    objective: float  # swap objective of the result
+    content_objective: float  # the same measure for the unchanged content image, for comparison
+    working_size: tuple[int, int]
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "picture"}
+
+
+class Engine:
+    """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests)."""
+
+    def __init__(self, device: str = "auto", weights: str | None = None) -> None:
+        self.device = pick_device(device)
+        self._weights = weights
+        self._encoders: dict[tuple[str, str, str], Encoder] = {}
+
+    def encoder(self, options: Options) -> Encoder:
+        key = (options.encoder, options.layer, options.pooling)
+        if key not in self._encoders:
+            self._encoders[key] = load_encoder(options.encoder, options.layer, options.pooling, self._weights, self.device)
+        return self._encoders[key]
+
+    def encode(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
+        """Activations of a (1, 3, H, W) image whose sides are multiples of the encoder stride."""
+        with torch.no_grad():
+            return self.encoder(options)(rgb)
+
+    def prepare_style(self, style: Picture, options: Options) -> StylePatches:
+        options.validate()
+        rgb = _to_tensor(style, self.device)
+        rgb = _resize(rgb, fit_within(style.size, options.style_size))
+        stride = self.encoder(options).stride
+        padded, _ = _pad_to_multiple(rgb, stride)
+        return prepare_style(self.encode(padded, options), options.patch_size, options.stride)
+
+    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
+        options.validate()
+        report = progress or (lambda stage, fraction: None)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        encoder = self.encoder(options)
+        original = _to_tensor(content, self.device)
+        working = fit_within(content.size, options.max_size)
+        image = _resize(original, working)
+        padded, crop = _pad_to_multiple(image, encoder.stride)
+
+        report("encode", 0.0)
+        patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options)
+        content_features = self.encode(padded, options)
+        timings["encode"] = _elapsed(started, self.device)
+        report("encode", 1.0)
+
+        mark = time.perf_counter()
+        target = content_features
+        for i in range(options.num_swap):
+            target = swap(target, patches, options.memory_budget)
+            report("swap", (i + 1) / options.num_swap)
+        if options.strength < 1.0:
+            target = options.strength * target + (1.0 - options.strength) * content_features
+        timings["swap"] = _elapsed(mark, self.device)
+
+        mark = time.perf_counter()
+        if options.method == "invnet":
+            raise StyleSwapError("the inverse network is not available yet; use --method optim")
+        init = padded if options.init == "content" else torch.rand(padded.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
+        result, objective = invert_by_optimisation(
+            encoder, target, init, options.iters, options.lr, options.tv, lambda f: report("reconstruct", f)
+        )
+        timings["reconstruct"] = _elapsed(mark, self.device)
+
+        output = _resize(result[..., : crop[0], : crop[1]], content.size)
+        if options.preserve_color:
+            output = keep_content_colour(output, original)
+        rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
+        timings["total"] = _elapsed(started, self.device)
+        return Result(
+            picture=Picture(rgb, content.alpha, content.bit_depth),
+            objective=objective,
+            content_objective=swap_objective(content_features, target),
+            working_size=working,
+            device=str(self.device),
+            timings=timings,
+        )
+
+
+def fit_within(size: tuple[int, int], limit: int) -> tuple[int, int]:
+    """(width, height) scaled down so the long side is at most ``limit``; never scaled up."""
+    width, height = size
+    scale = min(1.0, limit / max(width, height))
+    fitted = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if min(fitted) < MIN_SIDE:
+        raise StyleSwapError(f"image of {width}x{height} is too small to stylise at this size; both sides need at least {MIN_SIDE} px")
+    return fitted
+
+
+def _to_tensor(picture: Picture, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(picture.rgb).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    width, height = size
+    if image.shape[-2:] == (height, width):
+        return image
+    return F.interpolate(image, size=(height, width), mode="bicubic", antialias=True, align_corners=False).clamp(0.0, 1.0)
+
+
+def _pad_to_multiple(image: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflection-pad right and bottom so the encoder covers every pixel; returns the (height, width) to crop back."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
+    return image, (height, width)
+
+
+def _elapsed(since: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - since

@@ -1,0 +1,135 @@
+"""Style swap: replace every content patch by its most correlated style patch, in bounded memory.
+
+The paper does this with a convolution (scores for every style patch at every position), an argmax and a
+transposed convolution. We do the same arithmetic as a GEMM over bands of content positions with a running argmax
+over blocks of style patches, so the (#style patches x #positions) score map never exists at once, and rebuild the
+features by gathering style activations and folding them back (one strided add per kernel offset), so the
+reconstruction costs O(feature map) memory instead of a dense transposed convolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from styleswap.errors import StyleSwapError
+
+DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes for one band of unfolded content patches plus its score block
+_EPS = 1e-8
+
+
+@dataclass
+class StylePatches:
+    """A style prepared once for matching: reused across images, frames and daemon requests."""
+
+    features: torch.Tensor  # (C, Hs, Ws) raw style activations, the source of the patches put back
+    normalised: torch.Tensor  # (N, C*k*k) each patch divided by its L2 norm, the correlation filters
+    patch_size: int
+    stride: int
+    grid_width: int  # style patches per row: patch n sits at (n // grid_width, n % grid_width) * stride
+
+    @property
+    def count(self) -> int:
+        return self.normalised.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.features.nelement() * self.features.element_size() + self.normalised.nelement() * self.normalised.element_size()
+
+
+def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) -> StylePatches:
+    """Cut style activations (1, C, H, W) into k x k patches and scale each to unit norm."""
+    _check_geometry(features, patch_size, stride, "style")
+    feats = features[0]
+    patches = F.unfold(features, patch_size, stride=stride)[0].t()  # (N, C*k*k)
+    normalised = patches / (patches.norm(dim=1, keepdim=True) + _EPS)
+    grid_width = (feats.shape[2] - patch_size) // stride + 1
+    return StylePatches(feats, normalised.contiguous(), patch_size, stride, grid_width)
+
+
+def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
+    """Index (Ho, Wo) of the best style patch for every content patch, by normalised cross-correlation.
+
+    ``content`` is (1, C, H, W) with (H - k) and (W - k) multiples of the stride (``swap`` pads to ensure it).
+    """
+    k, s = style.patch_size, style.stride
+    _, channels, height, width = content.shape
+    rows, cols = (height - k) // s + 1, (width - k) // s + 1
+    dim = channels * k * k
+    itemsize = content.element_size()
+    style_block = max(1, min(style.count, memory_budget // (4 * dim * itemsize)))
+    band_rows = max(1, min(rows, memory_budget // (cols * (dim + style_block) * itemsize)))
+    best = torch.empty(rows * cols, dtype=torch.long, device=content.device)
+    for r0 in range(0, rows, band_rows):
+        r1 = min(rows, r0 + band_rows)
+        band = content[:, :, r0 * s : (r1 - 1) * s + k]
+        patches = F.unfold(band, k, stride=s)[0].t()  # (positions, C*k*k)
+        best_score = torch.full((patches.shape[0],), -torch.inf, dtype=content.dtype, device=content.device)
+        best_index = best[r0 * cols : r1 * cols]
+        for n0 in range(0, style.count, style_block):
+            scores = patches @ style.normalised[n0 : n0 + style_block].t()
+            score, index = scores.max(dim=1)
+            if n0 == 0:
+                best_score, best_index[:] = score, index
+            else:
+                better = score > best_score
+                best_score = torch.where(better, score, best_score)
+                best_index[:] = torch.where(better, index + n0, best_index)
+    return best.view(rows, cols)
+
+
+def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: int) -> torch.Tensor:
+    """Put the raw style patches named by ``indices`` back in place, averaging where they overlap.
+
+    Gather + fold: for each kernel offset (dy, dx) one gather of style activations and one strided add, so memory
+    stays at a few feature maps whatever the number of style patches.
+    """
+    k, s = style.patch_size, style.stride
+    rows, cols = indices.shape
+    feats = style.features
+    channels, _, style_width = feats.shape
+    flat = feats.reshape(channels, -1)
+    origin = (indices // style.grid_width) * s * style_width + (indices % style.grid_width) * s  # top-left, flat
+    out = torch.zeros(channels, height, width, dtype=feats.dtype, device=feats.device)
+    count = torch.zeros(1, height, width, dtype=feats.dtype, device=feats.device)
+    for dy in range(k):
+        for dx in range(k):
+            taken = flat[:, (origin + dy * style_width + dx).view(-1)].view(channels, rows, cols)
+            window = (slice(None), slice(dy, dy + s * (rows - 1) + 1, s), slice(dx, dx + s * (cols - 1) + 1, s))
+            out[window] += taken
+            count[window] += 1
+    return (out / count).unsqueeze(0)
+
+
+def swap(
+    content: torch.Tensor,
+    style: StylePatches,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> torch.Tensor:
+    """Style-swapped activations Φss with the shape of ``content`` (1, C, H, W).
+
+    With a stride above 1 the content map is reflection-padded on the right and bottom so patches tile it to the
+    edge, then cropped back.
+    """
+    k, s = style.patch_size, style.stride
+    _check_geometry(content, k, s, "content")
+    _, _, height, width = content.shape
+    pad_h, pad_w = (-(height - k)) % s, (-(width - k)) % s
+    padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
+    indices = match(padded, style, memory_budget)
+    return reconstruct(indices, style, height + pad_h, width + pad_w)[:, :, :height, :width]
+
+
+def _check_geometry(features: torch.Tensor, patch_size: int, stride: int, what: str) -> None:
+    if patch_size < 1 or stride < 1:
+        raise StyleSwapError("patch size and stride must be at least 1")
+    if stride > patch_size:
+        raise StyleSwapError(f"stride {stride} is larger than the patch size {patch_size}: patches would leave gaps")
+    height, width = features.shape[-2:]
+    if min(height, width) < patch_size:
+        raise StyleSwapError(
+            f"the {what} image is too small for {patch_size}x{patch_size} patches: "
+            f"its features are {height}x{width}; use a larger image or a smaller patch size"
+        )

@@ -1,0 +1,214 @@
+"""The connection file: how clients find the daemon's port and the per-user signing key.
+
+The file is the only place the key lives, so it is created 0600 inside a 0700
+directory and replaced atomically: a reader sees the old file or the new one,
+never a half-written key. On Windows the modes are mostly ignored; the
+per-user %LOCALAPPDATA% ACL protects the file there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConnectionFileError
+from .message import PROTOCOL_VERSION
+from .signing import SIGNATURE_SCHEME
+
+ENV_VAR = "STYLESWAP_CONNECTION_FILE"
+FILE_NAME = "backend.json"
+
+
+def new_key() -> bytes:
+    """A fresh 32-byte signing key; the daemon makes one per start so old files stop working."""
+    return secrets.token_bytes(32)
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What a client needs to reach and authenticate to the daemon, plus who wrote it (pid, version,
+    started) so a client can tell a live daemon from a stale file."""
+
+    port: int
+    key: bytes
+    pid: int
+    version: str
+    started: float
+    ip: str = "127.0.0.1"
+    transport: str = "tcp"
+    signature_scheme: str = SIGNATURE_SCHEME
+    protocol: int = PROTOCOL_VERSION
+
+    @property
+    def url(self) -> str:
+        return f"{self.transport}://{self.ip}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "transport": self.transport,
+            "ip": self.ip,
+            "port": self.port,
+            "key": self.key.hex(),
+            "signature_scheme": self.signature_scheme,
+            "pid": self.pid,
+            "version": self.version,
+            "started": self.started,
+        }
+
+
+def default_connection_path() -> Path:
+    """Per-user runtime location, so two users on one machine never share a daemon or a key."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "styleswap" / "run" / FILE_NAME
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "styleswap" / "run" / FILE_NAME
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        return Path(runtime) / "styleswap" / FILE_NAME
+    cache = os.environ.get("XDG_CACHE_HOME")
+    cache_dir = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    return cache_dir / "styleswap" / "run" / FILE_NAME
+
+
+def _make_private_dirs(directory: Path) -> None:
+    # Only directories created here are made 0700; an existing one (say /tmp
+    # via the env override) is left alone rather than chmod-ed.
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:  # another process created it meanwhile
+            pass
+
+
+def write_connection_file(info: ConnectionInfo, path: Path | None = None) -> Path:
+    """Atomically (re)place the file with mode 0600; returns the path written."""
+    path = Path(path) if path is not None else default_connection_path()
+    _make_private_dirs(path.parent)
+    data = (json.dumps(info.to_json(), indent=2) + "\n").encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # the umask could only narrow 0600, but make it exact
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_connection_file(path: Path | None = None) -> ConnectionInfo:
+    """Read and validate; FileNotFoundError means no daemon has written one (not started)."""
+    path = Path(path) if path is not None else default_connection_path()
+    raw = path.read_bytes()
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise ConnectionFileError(path, f"not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConnectionFileError(path, "must hold a JSON object")
+    return _validated(path, doc)
+
+
+def _field(path: Path, doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in doc:
+        raise ConnectionFileError(path, f"missing field {name!r}")
+    value = doc[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConnectionFileError(path, f"field {name!r} has the wrong type: {value!r}")
+    return value
+
+
+def _validated(path: Path, doc: dict[str, Any]) -> ConnectionInfo:
+    protocol = _field(path, doc, "protocol", int)
+    if protocol != PROTOCOL_VERSION:
+        raise ConnectionFileError(path, f"daemon speaks protocol {protocol}, this client speaks {PROTOCOL_VERSION}")
+    transport = _field(path, doc, "transport", str)
+    if transport != "tcp":
+        raise ConnectionFileError(path, f"unsupported transport {transport!r}")
+    scheme = _field(path, doc, "signature_scheme", str)
+    if scheme != SIGNATURE_SCHEME:
+        raise ConnectionFileError(path, f"unsupported signature scheme {scheme!r}")
+    port = _field(path, doc, "port", int)
+    if not 0 < port < 65536:
+        raise ConnectionFileError(path, f"port {port} is out of range")
+    try:
+        key = bytes.fromhex(_field(path, doc, "key", str))
+    except ValueError:
+        raise ConnectionFileError(path, "field 'key' is not hex") from None
+    if not key:
+        raise ConnectionFileError(path, "field 'key' is empty")
+    pid = _field(path, doc, "pid", int)
+    if pid <= 0:
+        raise ConnectionFileError(path, f"pid {pid} is not a process id")
+    return ConnectionInfo(
+        port=port,
+        key=key,
+        pid=pid,
+        version=_field(path, doc, "version", str),
+        started=float(_field(path, doc, "started", (int, float))),
+        ip=_field(path, doc, "ip", str),
+        transport=transport,
+        signature_scheme=scheme,
+        protocol=protocol,
+    )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists, to tell a running daemon from a stale file.
+
+    Pids get reused, so a True can still be a stranger; the client's hello
+    with the file's key is the real test. An unreaped zombie counts as alive.
+    """
+    if pid <= 0:  # 0 and negatives address process groups, not a process
+        return False
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    # os.kill(pid, 0) would call TerminateProcess on Windows, so ask the kernel instead.
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    kernel32.WaitForSingleObject.restype = wintypes.DWORD
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    synchronize, error_access_denied, wait_timeout = 0x00100000, 5, 0x102
+    handle = kernel32.OpenProcess(synchronize, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == error_access_denied  # exists, but not ours to open
+    try:
+        # An exited process is signaled; one still running makes a zero-wait time out.
+        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
+    finally:
+        kernel32.CloseHandle(handle)
