@@ -10,12 +10,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from styleswap import __version__
-from styleswap.devices import DEVICES
-from styleswap.encoder import LAYERS, POOLINGS
+from styleswap import __version__, bench
+from styleswap.devices import DEVICES, pick_device
+from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES, load_image, save_image
+from styleswap.remote import DaemonEngine
 from styleswap.stylize import INITS, METHODS, Engine, Options
+from styleswap.train import TrainConfig, Trainer
 from styleswap.weights import PROFILES, get_profile, load_state, resolve
 
 
@@ -64,9 +66,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching, in MB")
     run.add_argument("--device", choices=DEVICES, default="auto")
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
+    run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
+
+    train = commands.add_parser("train-inverse", help="train the inverse network on photos and paintings")
+    train.add_argument("--photos", required=True, help="folder of content photos")
+    train.add_argument("--paintings", required=True, help="folder of style images")
+    train.add_argument("--out", default=TrainConfig.out, help="run folder: checkpoint.pt, inverse.safetensors, losses.csv, losses.png")
+    train.add_argument("--steps", type=int, default=TrainConfig.steps)
+    train.add_argument("--size", type=int, default=TrainConfig.size, help="training crop side in pixels")
+    train.add_argument("--lr", type=float, default=TrainConfig.lr)
+    train.add_argument("--tv", type=float, default=TrainConfig.tv)
+    train.add_argument("--no-augment", dest="augment", action="store_false", help="real activations only (the ablation)")
+    train.add_argument("--seed", type=int, default=TrainConfig.seed)
+    train.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    train.add_argument("--val-every", type=int, default=TrainConfig.val_every)
+    train.add_argument("--resume", help="checkpoint.pt to continue, or an inverse.safetensors to start from")
+    train.add_argument("--device", choices=DEVICES, default="auto")
+    train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
+    train.set_defaults(run=_train)
+
+    bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
+    bench.add_argument("content", help="content image")
+    bench.add_argument("style", help="style image")
+    bench.add_argument("--size", type=int, default=512, help="longest side of content and style")
+    bench.add_argument("--iters", type=int, default=100, help="optimisation steps timed")
+    bench.add_argument("--repeat", type=int, default=5, help="timed runs per stage (medians are reported)")
+    bench.add_argument("--device", choices=DEVICES, default="auto")
+    bench.add_argument("--json", help="also write the report to this JSON file")
+    bench.set_defaults(run=_bench)
 
     weights = commands.add_parser("weights", help="download, check or locate encoder weights")
     weights.add_argument("action", choices=("fetch", "verify", "path"))
@@ -109,7 +139,7 @@ def _stylize(args: argparse.Namespace) -> int:
     for content, target in zip(contents, targets):
         if target.resolve() in (content.resolve(), Path(args.style).resolve()):
             raise StyleSwapError(f"refusing to overwrite an input: {target}")
-    engine = Engine(args.device, args.weights)
+    engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights)
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
@@ -142,6 +172,24 @@ def _progress_bar(name: str, quiet: bool):
             bar.close()
 
     return report
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
+    if config.steps < 1 or config.size < 32 or config.size % 4:
+        raise StyleSwapError("--steps must be positive and --size a multiple of 4 of at least 32")
+    device = pick_device(args.device)
+    trainer = Trainer(config, load_encoder(args.encoder, device=device), device, args.resume)
+    print(trainer.run())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    report = bench.run(load_image(args.content), load_image(args.style), args.size, args.iters, args.device, args.repeat)
+    print(bench.table(report))
+    if args.json:
+        Path(args.json).write_text(bench.to_json(report))
+    return 0
 
 
 def _weights(args: argparse.Namespace) -> int:

@@ -104,12 +104,14 @@ class Engine:
         with torch.no_grad():
             return self.encoder(options)(rgb)
 
+    def working_image(self, picture: Picture, limit: int, options: Options) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The picture on the device, scaled to fit ``limit`` and padded for the encoder; with the size to crop back."""
+        rgb = _resize(_to_tensor(picture, self.device), fit_within(picture.size, limit))
+        return _pad_to_multiple(rgb, self.encoder(options).stride)
+
     def prepare_style(self, style: Picture, options: Options) -> StylePatches:
         options.validate()
-        rgb = _to_tensor(style, self.device)
-        rgb = _resize(rgb, fit_within(style.size, options.style_size))
-        stride = self.encoder(options).stride
-        padded, _ = _pad_to_multiple(rgb, stride)
+        padded, _ = self.working_image(style, options.style_size, options)
         return prepare_style(self.encode(padded, options), options.patch_size, options.stride)
 
     def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
@@ -118,10 +120,7 @@ class Engine:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         encoder = self.encoder(options)
-        original = _to_tensor(content, self.device)
-        working = fit_within(content.size, options.max_size)
-        image = _resize(original, working)
-        padded, crop = _pad_to_multiple(image, encoder.stride)
+        padded, crop = self.working_image(content, options.max_size, options)
 
         report("encode", 0.0)
         patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options)
@@ -149,14 +148,14 @@ class Engine:
 
         output = _resize(result[..., : crop[0], : crop[1]], content.size)
         if options.preserve_color:
-            output = keep_content_colour(output, original)
+            output = keep_content_colour(output, _to_tensor(content, self.device))
         rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
         timings["total"] = _elapsed(started, self.device)
         return Result(
             picture=Picture(rgb, content.alpha, content.bit_depth),
             objective=objective,
             content_objective=swap_objective(content_features, target),
-            working_size=working,
+            working_size=(crop[1], crop[0]),
             device=str(self.device),
             timings=timings,
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from styleswap.encoder import Encoder
@@ -26,7 +27,6 @@ from styleswap.images import SUFFIXES
 from styleswap.invnet import InverseNet, save_inverse
 from styleswap.metrics import total_variation
 from styleswap.swap import prepare_style, swap
-from safetensors.torch import load_file
 
 VALIDATION_SHARE = 20  # one image in 20, chosen by a hash of its name, is held out for the validation curves
 
@@ -100,7 +100,7 @@ def objective(encoder: Encoder, net: InverseNet, z: torch.Tensor, tv: float) -> 
 
 class Trainer:
     def __init__(self, config: TrainConfig, encoder: Encoder, device: torch.device, resume: str | None = None) -> None:
-        self.config, self.encoder, self.device = config, encoder, device
+        self.config, self.device = config, device
         self.out = Path(config.out)
         self.out.mkdir(parents=True, exist_ok=True)
         photos, self.val_photos = split(image_files(config.photos))
@@ -108,7 +108,9 @@ class Trainer:
         self.photos, self.paintings = photos, paintings
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
-        self.net = InverseNet().to(device)
+        # channels-last convolutions run about 1.5x faster on CPU (oneDNN) and are no slower on CUDA
+        self.encoder = encoder.to(memory_format=torch.channels_last)
+        self.net = InverseNet().to(device, memory_format=torch.channels_last)
         self.optimiser = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, lambda t: 1.0 / (1.0 + config.lr_decay * t))
         self.step = 0
@@ -132,15 +134,15 @@ class Trainer:
 
     def _validation_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         count = self.config.val_images
-        photos = torch.stack([load_crop(p, self.config.size, None) for p in self.val_photos[:count]]).to(self.device)
-        paintings = torch.stack([load_crop(p, self.config.size, None) for p in self.val_paintings[:count]]).to(self.device)
-        return photos, paintings
+        photos = torch.stack([load_crop(p, self.config.size, None) for p in self.val_photos[:count]])
+        paintings = torch.stack([load_crop(p, self.config.size, None) for p in self.val_paintings[:count]])
+        return _device(photos, self.device), _device(paintings, self.device)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.size
         photos = torch.stack([load_crop(p, size, self.rng) for p in self.rng.sample(self.photos, 2)])
         paintings = torch.stack([load_crop(p, size, self.rng) for p in self.rng.sample(self.paintings, 2)])
-        return photos.to(self.device), paintings.to(self.device)
+        return _device(photos, self.device), _device(paintings, self.device)
 
     def validate(self) -> tuple[float, float]:
         """Mean swap objective on held-out real latents and on held-out swapped latents (photo i x painting i)."""
@@ -202,6 +204,10 @@ class Trainer:
             bar.close()
         plot_runs([log], [self.out.name], self.out / "losses.png")
         return self.out / "inverse.safetensors"
+
+
+def _device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return batch.to(device).contiguous(memory_format=torch.channels_last)
 
 
 def plot_runs(logs: list[Path], labels: list[str], output: Path) -> None:

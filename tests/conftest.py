@@ -1,0 +1,40 @@
+"""Suite-wide setup: real weights from STYLESWAP_MODELS, a private cache, and no network access by accident."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = Path(os.environ.setdefault("STYLESWAP_MODELS", str(REPO.parent / "shared" / "models")))
+DATA = Path(os.environ.setdefault("STYLESWAP_DATA", str(REPO.parent / "shared" / "data")))
+os.environ["STYLESWAP_OFFLINE"] = "1"  # a test that wants a download serves it from 127.0.0.1 and says so
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("STYLESWAP_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def models() -> Path:
+    if not (MODELS / "vgg19_normalised_relu3_1.safetensors").is_file():
+        pytest.fail(f"encoder weights not found in {MODELS}; set STYLESWAP_MODELS")
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    from skimage import data
+
+    return data.chelsea()

@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SMALL = ["--max-size", "64", "--style-size", "64", "--iters", "3", "--device", "cpu", "--quiet"]
+
+
+def styleswap(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "styleswap", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def files(tmp_path, chelsea, astronaut):
+    Image.fromarray(chelsea).save(tmp_path / "content.png")
+    Image.fromarray(astronaut[::4, ::4]).save(tmp_path / "style.jpg")
+    return tmp_path
+
+
+def test_stylize_writes_output_and_json_summary(files, models):
+    run = styleswap("stylize", files / "content.png", files / "style.jpg", "-o", files / "out.png", "--json", *SMALL)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    result = summary["results"][0]
+    assert result["device"] == "cpu" and result["working_size"] == [64, 43]
+    assert 0 < result["objective"] < result["content_objective"]
+    assert {"encode", "swap", "reconstruct", "total"} <= set(result["timings"])
+    assert Image.open(files / "out.png").size == (451, 300)
+
+
+def test_batch_folder_keeps_going_past_a_bad_file(files, models):
+    batch = files / "batch"
+    batch.mkdir()
+    for name in ("a.png", "b.png"):
+        (batch / name).write_bytes((files / "content.png").read_bytes())
+    (batch / "broken.png").write_text("not an image")
+    run = styleswap("stylize", batch, files / "style.jpg", "-o", files / "results", *SMALL)
+    assert run.returncode == 1
+    assert sorted(p.name for p in (files / "results").iterdir()) == ["a.png", "b.png"]
+    assert "broken.png: not a readable image" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing.png", "style.jpg", "-o", "x.png"], "missing.png: no such file"),
+        (["content.png", "style.jpg", "-o", "content.png"], "refusing to overwrite an input"),
+        (["content.png", "style.jpg", "-o", "x.png", "--patch-size", "0"], "patch-size"),
+        (["content.png", "style.jpg", "-o", "x.png", "--method", "invnet"], "inverse network"),
+        (["content.png", "style.jpg", "-o", "x.gif"], "unsupported output type"),
+    ],
+)
+def test_bad_input_is_one_line_and_harmless(files, models, args, message):
+    before = (files / "content.png").read_bytes()
+    run = styleswap("stylize", *args, *SMALL, cwd=files)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert message in run.stderr.strip().splitlines()[-1]
+    assert (files / "content.png").read_bytes() == before
+    assert not (files / "x.png").exists()
+
+
+def test_unknown_option_value_is_rejected(files):
+    run = styleswap("stylize", "content.png", "style.jpg", "-o", "x.png", "--pooling", "median", cwd=files)
+    assert run.returncode == 2 and "invalid choice" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_weights_verify(models):
+    run = styleswap("weights", "verify")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count(" OK") == 2

@@ -1,0 +1,88 @@
+import struct
+import zlib
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+from styleswap.errors import ImageError
+from styleswap.images import Picture, load_image, save_image
+
+
+def _rgba(chelsea, depth=8):
+    alpha = np.linspace(0, 255, chelsea.shape[1], dtype=np.uint8)[None, :].repeat(chelsea.shape[0], 0)
+    pixels = np.dstack([chelsea, alpha])
+    return pixels.astype(np.uint16) * 257 if depth == 16 else pixels
+
+
+def test_rgba_8bit_round_trip_is_exact(chelsea, tmp_path):
+    pixels = _rgba(chelsea)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    picture = load_image(tmp_path / "in.png")
+    assert picture.bit_depth == 8 and picture.size == (451, 300)
+    assert np.array_equal(picture.alpha, pixels[:, :, 3])
+    save_image(picture, tmp_path / "out.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
+
+
+def test_rgba_16bit_png_keeps_16_bits(chelsea, tmp_path):
+    pixels = _rgba(chelsea, 16) + np.uint16(3)  # low bits that an 8-bit path would lose
+    height, width, _ = pixels.shape
+    with open(tmp_path / "in.png", "wb") as f:
+        png.Writer(width, height, greyscale=False, alpha=True, bitdepth=16).write(f, pixels.reshape(height, -1))
+    picture = load_image(tmp_path / "in.png")
+    assert picture.bit_depth == 16 and picture.alpha.dtype == np.uint16
+    save_image(picture, tmp_path / "out.png")
+    _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    assert info["bitdepth"] == 16
+    assert np.array_equal(np.vstack(list(map(np.uint16, rows))).reshape(pixels.shape), pixels)
+
+
+def test_exif_orientation_is_applied(chelsea, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    Image.fromarray(chelsea).save(tmp_path / "rotated.jpg", exif=exif)
+    assert load_image(tmp_path / "rotated.jpg").size == (300, 451)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "I;16"])
+def test_grey_and_palette_images_load_as_rgb(chelsea, tmp_path, mode):
+    image = Image.fromarray(chelsea).convert("RGBA" if mode == "LA" else "RGB").convert(mode if mode != "I;16" else "L")
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image).astype(np.uint16) * 257)
+    image.save(tmp_path / "in.png")
+    picture = load_image(tmp_path / "in.png")
+    assert picture.rgb.shape == (300, 451, 3)
+    assert (picture.alpha is not None) == (mode == "LA")
+    assert picture.bit_depth == (16 if mode == "I;16" else 8)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def test_unreadable_empty_and_huge_inputs(tmp_path):
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_image(tmp_path / "text.png")
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="empty"):
+        Picture.from_array(np.zeros((0, 5, 3), np.uint8))
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    chunks = [_chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(b"")), _chunk(b"IEND", b"")]
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))  # 10 gigapixels claimed, 60 bytes
+    with pytest.raises(ImageError, match="too large"):
+        load_image(tmp_path / "huge.png")
+
+
+def test_failed_save_leaves_existing_file(chelsea, tmp_path):
+    target = tmp_path / "out.jpg"
+    target.write_bytes(b"precious")
+    with pytest.raises(ImageError, match="alpha"):
+        save_image(Picture.from_array(_rgba(chelsea)), target)
+    assert target.read_bytes() == b"precious"
+    with pytest.raises(ImageError, match="unsupported"):
+        save_image(Picture.from_array(chelsea), tmp_path / "out.xyz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import torch
+
+from styleswap.errors import StyleSwapError
+from styleswap.images import Picture
+from styleswap.stylize import Engine, Options, fit_within
+
+FAST = dict(max_size=96, style_size=96, iters=30)
+
+
+@pytest.fixture(scope="module")
+def engine(models):
+    return Engine("cpu")
+
+
+@pytest.fixture(scope="module")
+def content(chelsea):
+    """An RGBA picture of odd size (not a multiple of 4) with a real alpha ramp."""
+    pixels = chelsea[:77, :93]
+    alpha = np.tile(np.linspace(0, 255, 93, dtype=np.uint8), (77, 1))
+    return Picture.from_array(np.dstack([pixels, alpha]))
+
+
+@pytest.fixture(scope="module")
+def style(astronaut):
+    return Picture.from_array(astronaut[::4, ::4])
+
+
+def test_result_keeps_size_and_alpha_and_lowers_the_objective(engine, content, style):
+    result = engine.stylize(content, style, Options(**FAST))
+    assert result.picture.size == content.size == (93, 77)
+    assert np.array_equal(result.picture.alpha, content.alpha)
+    assert result.objective < 0.6 * result.content_objective
+    assert np.abs(result.picture.rgb - content.rgb).mean() > 0.03  # visibly stylised
+    assert set(result.timings) == {"encode", "swap", "reconstruct", "total"}
+
+
+def test_more_iterations_lower_the_objective(engine, content, style):
+    few = engine.stylize(content, style, Options(**{**FAST, "iters": 5}))
+    many = engine.stylize(content, style, Options(**FAST))
+    assert many.objective < few.objective
+
+
+def test_max_size_processes_smaller_but_returns_full_size(engine, style, chelsea):
+    big = Picture.from_array(chelsea)
+    result = engine.stylize(big, style, Options(**{**FAST, "iters": 2, "max_size": 64}))
+    assert result.working_size == (64, 43)
+    assert result.picture.size == (451, 300)
+
+
+def test_strength_zero_targets_the_content_features(engine, content, style):
+    """With no style and no smoothing the content image is already optimal: the optimiser must leave it alone."""
+    result = engine.stylize(content, style, Options(**{**FAST, "iters": 2, "strength": 0.0, "tv": 0.0}))
+    assert result.content_objective == 0.0
+    assert np.abs(result.picture.rgb - content.rgb).max() < 1e-5
+
+
+def test_preserve_color_keeps_content_chroma(engine, content, style):
+    def chroma(rgb):
+        return rgb - rgb.mean(axis=2, keepdims=True)
+
+    plain = engine.stylize(content, style, Options(**FAST))
+    kept = engine.stylize(content, style, Options(**FAST, preserve_color=True))
+    error_plain = np.abs(chroma(plain.picture.rgb) - chroma(content.rgb)).mean()
+    error_kept = np.abs(chroma(kept.picture.rgb) - chroma(content.rgb)).mean()
+    assert error_kept < 0.5 * error_plain
+
+
+def test_random_init_is_seeded(engine, content, style):
+    options = Options(**{**FAST, "iters": 3, "init": "random"})
+    first = engine.stylize(content, style, options).picture.rgb
+    again = engine.stylize(content, style, options).picture.rgb
+    other = engine.stylize(content, style, Options(**{**FAST, "iters": 3, "init": "random", "seed": 1})).picture.rgb
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_prepared_style_is_reusable(engine, content, style):
+    options = Options(**{**FAST, "iters": 3})
+    prepared = engine.prepare_style(style, options)
+    assert np.array_equal(engine.stylize(content, prepared, options).picture.rgb, engine.stylize(content, style, options).picture.rgb)
+
+
+def test_cancel_from_progress_callback(engine, content, style):
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def progress(stage, fraction):
+        seen.append(stage)
+        if stage == "reconstruct" and fraction > 0.1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        engine.stylize(content, style, Options(**FAST), progress)
+    assert seen[:2] == ["encode", "encode"] and seen.count("reconstruct") < 10
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [({"patch_size": 0}, "patch-size"), ({"stride": 4}, "stride"), ({"strength": 1.5}, "strength"), ({"method": "magic"}, "method"), ({"iters": 0}, "iters")],
+)
+def test_bad_options(engine, content, style, bad, message):
+    with pytest.raises(StyleSwapError, match=message):
+        engine.stylize(content, style, Options(**{**FAST, **bad}))
+
+
+def test_tiny_images_are_refused():
+    with pytest.raises(StyleSwapError, match="too small"):
+        fit_within((8, 200), 1024)
+    assert fit_within((4000, 3000), 1000) == (1000, 750)
+    assert fit_within((400, 300), 1000) == (400, 300)

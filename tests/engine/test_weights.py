@@ -1,0 +1,133 @@
+"""The download path against a mirror of the public files served from 127.0.0.1; no test reaches the internet."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from styleswap.cli import main
+from styleswap.errors import WeightsError
+from styleswap.weights import PROFILES, cache_dir, fetch, get_profile, load_state, resolve
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; a file named in ``cut`` announces its full length but the connection drops halfway."""
+
+    cut: set[str] = set()
+
+    def copyfile(self, source, outputfile):
+        if Path(self.translate_path(self.path)).name in self.cut:
+            data = source.read()
+            outputfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        super().copyfile(source, outputfile)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(models, tmp_path, monkeypatch):
+    """A writable copy of the public originals, served over HTTP on 127.0.0.1."""
+    root = tmp_path / "mirror"
+    shutil.copytree(models / "originals", root)
+    handler = type("Handler", (_Handler,), {"cut": set()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("STYLESWAP_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.delenv("STYLESWAP_MODELS")
+    yield root, handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_fetch_converts_public_files_to_verified_weights(mirror, name):
+    profile = get_profile(name)
+    path = fetch(profile, progress=False)
+    assert path == cache_dir() / profile.filename
+    state = load_state(path, profile)  # raises unless every tensor equals the reference checksum
+    assert state["conv3_1.weight"].shape == (256, 128, 3, 3)
+    assert resolve(profile, download=False) == path
+    assert not list(path.parent.glob(".download-*"))  # temporary files are gone
+
+
+def _public_file(root: Path, profile_name: str) -> Path:
+    item = get_profile(profile_name).downloads[0]
+    return root / item.repo.replace("/", "__") / item.path
+
+
+def test_truncated_download_is_refused_and_nothing_saved(mirror):
+    root, handler = mirror
+    handler.cut.add(_public_file(root, "vgg19-normalised").name)
+    with pytest.raises(WeightsError, match="could not download|damaged"):
+        fetch(get_profile("vgg19-normalised"), progress=False)
+    assert not (cache_dir() / "vgg19_normalised_relu3_1.safetensors").exists()
+
+
+def test_tampered_download_is_refused(mirror):
+    root, _ = mirror
+    target = _public_file(root, "vgg19")
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="damaged or altered"):
+        fetch(get_profile("vgg19"), progress=False)
+    assert not (cache_dir() / "vgg19_imagenet_relu3_1.safetensors").exists()
+
+
+def test_resolve_downloads_once_when_allowed(mirror, monkeypatch):
+    monkeypatch.delenv("STYLESWAP_OFFLINE")
+    root, _ = mirror
+    profile = get_profile("vgg19-normalised")
+    first = resolve(profile)
+    _public_file(root, "vgg19-normalised").unlink()  # a second download would now fail
+    assert resolve(profile) == first
+
+
+def test_offline_without_weights_says_how_to_get_them(mirror):
+    with pytest.raises(WeightsError, match="styleswap weights fetch"):
+        resolve(get_profile("vgg19-normalised"))
+
+
+def test_resolution_order(models, tmp_path, monkeypatch):
+    profile = get_profile("vgg19-normalised")
+    cached = cache_dir() / profile.filename
+    cached.parent.mkdir(parents=True)
+    shutil.copy(models / profile.filename, cached)
+    assert resolve(profile) == models / profile.filename  # STYLESWAP_MODELS before the cache
+    monkeypatch.delenv("STYLESWAP_MODELS")
+    assert resolve(profile) == cached
+    explicit = tmp_path / "mine.safetensors"
+    shutil.copy(models / profile.filename, explicit)
+    monkeypatch.setenv("STYLESWAP_MODELS", str(models))
+    assert resolve(profile, explicit=explicit) == explicit  # an explicit file before everything
+    with pytest.raises(WeightsError, match="does not exist"):
+        resolve(profile, explicit=tmp_path / "missing.safetensors")
+
+
+def test_corrupt_weights_file_gives_hint(models, tmp_path):
+    profile = get_profile("vgg19-normalised")
+    damaged = tmp_path / profile.filename
+    data = bytearray((models / profile.filename).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum.*styleswap weights fetch"):
+        load_state(damaged, profile)
+    damaged.write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_state(damaged, profile)
+
+
+def test_weights_cli_fetch_and_verify(mirror, capsys):
+    assert main(["weights", "fetch", "--encoder", "vgg19"]) == 0
+    assert main(["weights", "verify", "--encoder", "vgg19"]) == 0
+    assert "vgg19: " in capsys.readouterr().out
+    assert main(["weights", "path", "--encoder", "vgg19-normalised"]) == 2  # offline and absent: an error, not a traceback
