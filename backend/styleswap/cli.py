@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from styleswap import __version__, bench
+from styleswap import __version__, bench, evaluate
 from styleswap.devices import DEVICES, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strength", type=float, default=defaults.strength, help="0 = content, 1 = fully swapped features")
     run.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     run.add_argument("--iters", type=int, default=defaults.iters, help="optimisation steps")
-    run.add_argument("--lr", type=float, default=defaults.lr, help="optimisation learning rate")
+    run.add_argument("--lr", type=float, default=defaults.lr, help="optimisation learning rate (default 0.05, or 0.01 for invnet+optim)")
     run.add_argument("--tv", type=float, default=defaults.tv, help="total-variation weight (smoothness)")
     run.add_argument("--init", choices=INITS, default=defaults.init, help="optimisation start")
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed for --init random")
@@ -97,6 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--json", help="also write the report to this JSON file")
     bench.set_defaults(run=_bench)
+
+    ev = commands.add_parser("eval", help="score reconstruction methods on content x style pairs")
+    ev.add_argument("--data", default=os.path.join(os.environ.get("STYLESWAP_DATA", "data"), "eval"), help="folder with content/ and style/ (default $STYLESWAP_DATA/eval)")
+    ev.add_argument("--contents", type=int, default=12, help="how many content images (sorted by name)")
+    ev.add_argument("--styles", type=int, default=12, help="how many style images (sorted by name)")
+    ev.add_argument("--size", type=int, default=512, help="longest side of contents and styles")
+    ev.add_argument("--methods", default="invnet,optim", help="comma-separated methods to score")
+    ev.add_argument("--iters", type=int, default=100, help="optimisation steps")
+    ev.add_argument("--compare-decoder", help="also score a WCT relu3_1 decoder (.safetensors), for comparison")
+    ev.add_argument("--sheet", help="write a contact sheet PNG of the first pairs")
+    ev.add_argument("--json", help="write all objectives and timings to this JSON file")
+    ev.add_argument("--device", choices=DEVICES, default="auto")
+    ev.set_defaults(run=_eval)
 
     weights = commands.add_parser("weights", help="download, check or locate encoder weights")
     weights.add_argument("action", choices=("fetch", "verify", "path"))
@@ -189,6 +203,24 @@ def _bench(args: argparse.Namespace) -> int:
     print(bench.table(report))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(methods) - set(METHODS)
+    if unknown or not methods:
+        raise StyleSwapError(f"unknown methods {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(METHODS)}")
+    data = Path(args.data)
+    engine = Engine(args.device)
+    options = Options(method="optim", max_size=args.size, style_size=args.size, iters=args.iters)
+    compare = Path(args.compare_decoder) if args.compare_decoder else None
+    contents, styles = evaluate.images_in(data / "content", args.contents), evaluate.images_in(data / "style", args.styles)
+    scores = evaluate.evaluate(engine, contents, styles, methods, options, compare, Path(args.sheet) if args.sheet else None, log=lambda line: print(line, file=sys.stderr))
+    print(f"{len(contents)} contents x {len(styles)} styles at {args.size} px on {engine.device}, optim {args.iters} steps")
+    print(evaluate.table(scores))
+    if args.json:
+        Path(args.json).write_text(json.dumps({name: vars(s) for name, s in scores.items()}, indent=2))
     return 0
 
 

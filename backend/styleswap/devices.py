@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from styleswap.errors import StyleSwapError
@@ -19,3 +21,10 @@ def pick_device(name: str = "auto") -> torch.device:
     if not available[name.split(":")[0]]:
         raise StyleSwapError(f"device {name!r} is not available on this machine; use --device cpu or auto")
     return torch.device(name)
+
+
+def elapsed(since: float, device: torch.device) -> float:
+    """Seconds since ``since`` (a perf_counter reading), after the device's queued work has finished."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - since

@@ -10,18 +10,20 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.color import keep_content_colour
-from styleswap.devices import pick_device
+from styleswap.devices import elapsed, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
+from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
 from styleswap.swap import DEFAULT_MEMORY_BUDGET, StylePatches, prepare_style, swap
 from styleswap.weights import PROFILES
 
-METHODS = ("optim", "invnet")
+METHODS = ("invnet", "optim", "invnet+optim")
 INITS = ("content", "random")
 MIN_SIDE = 16
+INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
 
 # Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to
 # cancel: the exception propagates out of ``stylize`` between chunks of work.
@@ -32,7 +34,7 @@ Progress = Callable[[str, float], None]
 class Options:
     """Everything that shapes a result; the CLI flags and the daemon's request parameters map onto these."""
 
-    method: str = "optim"
+    method: str = "invnet"
     patch_size: int = 3
     stride: int = 1
     num_swap: int = 1
@@ -42,7 +44,7 @@ class Options:
     strength: float = 1.0
     preserve_color: bool = False
     iters: int = 100
-    lr: float = 0.05
+    lr: float | None = None  # None: 0.05 from the content or noise, 0.01 from the network's already close output
     tv: float = 1.0
     init: str = "content"
     seed: int = 0
@@ -64,7 +66,9 @@ class Options:
             raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
         if not 0.0 <= self.strength <= 1.0:
             raise StyleSwapError(f"strength must lie in [0, 1], not {self.strength}")
-        if not self.lr > 0 or not self.tv >= 0:
+        if self.method != "optim" and (self.encoder, self.layer, self.pooling) != INVNET_FEATURES:
+            raise StyleSwapError(f"the inverse network inverts {'/'.join(INVNET_FEATURES)} activations; use --method optim for other encoders, layers or pooling")
+        if (self.lr is not None and not self.lr > 0) or not self.tv >= 0:
             raise StyleSwapError("learning rate must be positive and the TV weight not negative")
 
     def style_key(self) -> tuple:
@@ -85,6 +89,15 @@ class Result:
         return {k: v for k, v in asdict(self).items() if k != "picture"}
 
 
+@dataclass
+class Swapped:
+    image: torch.Tensor  # the working content image, padded for the encoder (1, 3, H, W)
+    crop: tuple[int, int]  # (height, width) of the working image inside ``image``
+    content: torch.Tensor  # its activations Φc
+    target: torch.Tensor  # the swapped activations Φss (blended with Φc by the strength)
+    timings: dict[str, float]  # seconds spent encoding and swapping
+
+
 class Engine:
     """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests)."""
 
@@ -92,6 +105,7 @@ class Engine:
         self.device = pick_device(device)
         self._weights = weights
         self._encoders: dict[tuple[str, str, str], Encoder] = {}
+        self._inverse: InverseNet | None = None
 
     def encoder(self, options: Options) -> Encoder:
         key = (options.encoder, options.layer, options.pooling)
@@ -114,48 +128,66 @@ class Engine:
         padded, _ = self.working_image(style, options.style_size, options)
         return prepare_style(self.encode(padded, options), options.patch_size, options.stride)
 
-    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
-        options.validate()
-        report = progress or (lambda stage, fraction: None)
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        encoder = self.encoder(options)
-        padded, crop = self.working_image(content, options.max_size, options)
+    def inverse(self) -> InverseNet:
+        if self._inverse is None:
+            self._inverse = load_inverse(device=self.device)
+        return self._inverse
 
+    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress) -> Swapped:
+        """Encode the content and swap its activations with the style's: the target any reconstruction aims at."""
+        started = time.perf_counter()
+        padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
         patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options)
         content_features = self.encode(padded, options)
-        timings["encode"] = _elapsed(started, self.device)
         report("encode", 1.0)
-
-        mark = time.perf_counter()
+        encoded = elapsed(started, self.device)
         target = content_features
         for i in range(options.num_swap):
             target = swap(target, patches, options.memory_budget)
             report("swap", (i + 1) / options.num_swap)
         if options.strength < 1.0:
             target = options.strength * target + (1.0 - options.strength) * content_features
-        timings["swap"] = _elapsed(mark, self.device)
+        return Swapped(padded, crop, content_features, target, {"encode": encoded, "swap": elapsed(started, self.device) - encoded})
 
-        mark = time.perf_counter()
+    def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float]:
+        """The image realising ``swapped.target`` by the chosen method, and its swap objective."""
+        encoder = self.encoder(options)
         if options.method == "invnet":
-            raise StyleSwapError("the inverse network is not available yet; use --method optim")
-        init = padded if options.init == "content" else torch.rand(padded.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
-        result, objective = invert_by_optimisation(
-            encoder, target, init, options.iters, options.lr, options.tv, lambda f: report("reconstruct", f)
-        )
-        timings["reconstruct"] = _elapsed(mark, self.device)
+            with torch.no_grad():
+                image = self.inverse()(swapped.target)
+                report("reconstruct", 1.0)
+                return image, swap_objective(encoder(image), swapped.target)
+        if options.method == "invnet+optim":
+            with torch.no_grad():
+                init = self.inverse()(swapped.target)
+        elif options.init == "content":
+            init = swapped.image
+        else:
+            init = torch.rand(swapped.image.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
+        lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
+        return invert_by_optimisation(encoder, swapped.target, init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
-        output = _resize(result[..., : crop[0], : crop[1]], content.size)
+    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
+        options.validate()
+        report = progress or (lambda stage, fraction: None)
+        started = time.perf_counter()
+        swapped = self.swapped(content, style, options, report)
+        timings = dict(swapped.timings)
+        mark = time.perf_counter()
+        image, objective = self.reconstruct(swapped, options, report)
+        timings["reconstruct"] = elapsed(mark, self.device)
+        height, width = swapped.crop
+        output = _resize(image[..., :height, :width], content.size)
         if options.preserve_color:
             output = keep_content_colour(output, _to_tensor(content, self.device))
         rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
-        timings["total"] = _elapsed(started, self.device)
+        timings["total"] = elapsed(started, self.device)
         return Result(
             picture=Picture(rgb, content.alpha, content.bit_depth),
             objective=objective,
-            content_objective=swap_objective(content_features, target),
-            working_size=(crop[1], crop[0]),
+            content_objective=swap_objective(swapped.content, swapped.target),
+            working_size=(width, height),
             device=str(self.device),
             timings=timings,
         )
@@ -189,9 +221,3 @@ def _pad_to_multiple(image: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
     if pad_h or pad_w:
         image = F.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
     return image, (height, width)
-
-
-def _elapsed(since: float, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - since

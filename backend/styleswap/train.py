@@ -106,6 +106,8 @@ class Trainer:
         photos, self.val_photos = split(image_files(config.photos))
         paintings, self.val_paintings = split(image_files(config.paintings))
         self.photos, self.paintings = photos, paintings
+        if not (self.val_photos and self.val_paintings and len(photos) >= 2 and len(paintings) >= 2):
+            raise StyleSwapError(f"too few images: one in {VALIDATION_SHARE} is held out for validation, so each folder needs a few dozen")
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
         # channels-last convolutions run about 1.5x faster on CPU (oneDNN) and are no slower on CUDA
@@ -150,7 +152,7 @@ class Trainer:
         self.net.eval()
         real_errors, swapped_errors = [], []
         with torch.no_grad():
-            for i in range(photos.shape[0]):
+            for i in range(min(photos.shape[0], paintings.shape[0])):
                 real = self.encoder(torch.stack([photos[i], paintings[i]]))
                 swapped = swap(real[:1], prepare_style(real[1:], self.config.patch_size))
                 real_errors.append(objective(self.encoder, self.net, real, 0.0)[1])

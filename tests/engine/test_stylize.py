@@ -6,7 +6,7 @@ from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options, fit_within
 
-FAST = dict(max_size=96, style_size=96, iters=30)
+FAST = dict(method="optim", max_size=96, style_size=96, iters=30)
 
 
 @pytest.fixture(scope="module")

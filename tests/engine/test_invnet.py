@@ -1,0 +1,75 @@
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from styleswap.errors import StyleSwapError, WeightsError
+from styleswap.images import Picture
+from styleswap.invnet import InverseNet, bundled_weights, load_inverse
+from styleswap.stylize import Engine, Options
+
+
+@pytest.fixture(scope="module")
+def engine(models):
+    return Engine("cpu")
+
+
+def test_bundled_weights_are_ours_small_and_load(models):
+    path = bundled_weights()
+    assert path.is_file() and path.stat().st_size < 4 * 2**20
+    state = load_file(str(path))
+    assert all(t.dtype == torch.float16 for t in state.values())
+    net = load_inverse()
+    assert isinstance(net, InverseNet)
+
+
+def test_invnet_reconstructs_swapped_features(engine, chelsea, astronaut):
+    content, style = Picture.from_array(chelsea), Picture.from_array(astronaut[::2, ::2])
+    options = Options(method="invnet", max_size=160, style_size=160)
+    result = engine.stylize(content, style, options)
+    assert result.picture.size == content.size
+    assert result.picture.rgb.min() >= 0 and result.picture.rgb.max() <= 1
+    assert result.objective < 0.8 * result.content_objective
+    refined = engine.stylize(content, style, Options(method="invnet+optim", max_size=160, style_size=160, iters=10))
+    assert refined.objective < result.objective  # the optimisation starts from the network's output and improves it
+
+
+def test_invnet_needs_the_features_it_was_trained_on():
+    with pytest.raises(StyleSwapError, match="use --method optim"):
+        Options(method="invnet", pooling="avg").validate()
+
+
+def test_damaged_invnet_weights_are_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"nonsense")
+    with pytest.raises(WeightsError, match="cannot load inverse network"):
+        load_inverse(bad)
+    with pytest.raises(WeightsError, match="not found"):
+        load_inverse(tmp_path / "missing.safetensors")
+
+
+def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, astronaut):
+    """Three steps of the real recipe on a tiny folder, then a resume that continues the step count and the CSV."""
+    for folder, image in (("photos", chelsea), ("paintings", astronaut)):
+        (tmp_path / folder).mkdir()
+        for i in range(24):  # enough that the hash split leaves training and validation images
+            Image.fromarray(np.roll(image, 7 * i, axis=1)).save(tmp_path / folder / f"{folder}{i:02d}.jpg")
+    out = tmp_path / "run"
+    common = ["--photos", tmp_path / "photos", "--paintings", tmp_path / "paintings", "--out", out, "--size", "64", "--device", "cpu", "--checkpoint-every", "3", "--val-every", "3"]
+    first = subprocess.run([sys.executable, "-m", "styleswap", "train-inverse", "--steps", "3", *map(str, common)], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(
+        [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "6", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    rows = list(csv.DictReader(open(out / "losses.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[2]["val_swapped"] and rows[5]["val_swapped"] and float(rows[5]["val_real"]) > 0
+    assert (out / "losses.png").stat().st_size > 10_000
+    assert load_inverse(out / "inverse.safetensors") is not None
