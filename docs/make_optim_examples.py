@@ -1,4 +1,4 @@
-"""Regenerates docs/optim_examples.png: content | style | `styleswap stylize --method optim` at 512 px.
+"""Regenerates docs/optim_examples.jpg: content | style | `styleswap stylize --method optim` at 512 px.
 
 Run from the repository root with STYLESWAP_DATA pointing at the evaluation images (content/ and style/ in eval/).
 """
@@ -27,4 +27,4 @@ for content_name, style_name in PAIRS:
     print(f"{content_name} x {style_name}: objective {result.objective:.3f} (content {result.content_objective:.3f}), {result.timings['total']:.1f} s", file=sys.stderr)
     rows.append([content.rgb, style.rgb, result.picture.rgb])
     captions.append([content_name, style_name, f"optim, objective {result.objective:.3f} (content {result.content_objective:.3f})"])
-contact_sheet(rows, captions, height=300).save("docs/optim_examples.png")
+contact_sheet(rows, captions, height=300).save("docs/optim_examples.jpg", quality=88)

@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("action", choices=("fetch", "verify", "path"))
     weights.add_argument("--encoder", choices=(*PROFILES, "all"), default="all")
     weights.set_defaults(run=_weights)
+
+    gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
+    gimp.add_argument("--profile", type=Path, help="GIMP 3 profile folder (default: this platform's, or $GIMP3_DIRECTORY)")
+    gimp.add_argument("--python", help="a Python with pyzmq for the plug-in to use when GIMP's own lacks pyzmq (default: this one)")
+    gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
+    gimp.set_defaults(run=_install_gimp_plugin)
     return parser
 
 
@@ -234,4 +240,15 @@ def _weights(args: argparse.Namespace) -> int:
         else:
             load_state(path, profile)
             print(f"{name}: {path} OK")
+    return 0
+
+
+def _install_gimp_plugin(args: argparse.Namespace) -> int:
+    from styleswap import install_gimp
+
+    if args.uninstall:
+        removed = install_gimp.uninstall(args.profile)
+        print(f"removed {removed}" if removed else "the GIMP plug-in was not installed there")
+        return 0
+    print(f"installed {install_gimp.install(args.profile, args.python)}; restart GIMP and use Filters > Artistic > Style Swap...")
     return 0

@@ -1,0 +1,86 @@
+"""Request params checked strictly: the protocol leaves params to the daemon, and a typo must not be
+silently ignored, so unknown keys and wrong types are `bad_params` before any work is queued."""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from styleswap.errors import StyleSwapError
+from styleswap.stylize import Options, fit_within
+from styleswap_protocol import Image
+
+from .errors import BAD_PARAMS, RequestError
+
+_HINTS = typing.get_type_hints(Options)
+_NULLABLE = {name for name, hint in _HINTS.items() if isinstance(hint, types.UnionType) and type(None) in hint.__args__}
+_OPTION_TYPES = {name: next(t for t in hint.__args__ if t is not type(None)) if name in _NULLABLE else hint for name, hint in _HINTS.items()}
+
+
+def bad(message: str) -> RequestError:
+    return RequestError(BAD_PARAMS, message)
+
+
+def check_keys(params: dict[str, Any], allowed: Iterable[str]) -> None:
+    unknown = params.keys() - set(allowed)
+    if unknown:
+        raise bad(f"unknown params {sorted(unknown)}; this request takes {sorted(allowed)}")
+
+
+def optional(params: dict[str, Any], name: str, kind: type) -> Any:
+    """params[name] if present, of exactly `kind` (bool is not an int here)."""
+    value = params.get(name)
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise bad(f"{name!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def required(params: dict[str, Any], name: str, kind: type) -> Any:
+    value = optional(params, name, kind)
+    if value is None:
+        raise bad(f"{name!r} is required")
+    return value
+
+
+def parse_options(raw: object) -> Options:
+    """Engine options from a request; any field of `Options` may be given, the rest keep their defaults."""
+    if not isinstance(raw, dict):
+        raise bad(f"'options' must be an object, got {raw!r}")
+    check_keys(raw, _OPTION_TYPES)
+    for name, value in raw.items():
+        kind = _OPTION_TYPES[name]
+        if value is None and name in _NULLABLE:
+            continue
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            raise bad(f"option {name!r} must be {'a finite number' if kind is float else kind.__name__}, got {value!r}")
+    options = Options(**raw)
+    try:
+        options.validate()
+    except StyleSwapError as exc:
+        raise bad(str(exc)) from None
+    return options
+
+
+def check_content(image: Image, options: Options) -> None:
+    """Refuse images the engine would refuse, now rather than after they waited in the queue."""
+    try:
+        fit_within((image.width, image.height), options.max_size)
+    except StyleSwapError as exc:
+        raise bad(str(exc)) from None
+
+
+def parse_frames(raw: object, buffers: int) -> list[int]:
+    if not isinstance(raw, list) or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in raw):
+        raise bad(f"'frames' must be a list of frame numbers >= 0, got {raw!r}")
+    if len(raw) != buffers:
+        raise bad(f"'frames' names {len(raw)} frames but {buffers} buffers were sent")
+    if len(set(raw)) != len(raw):
+        raise bad("'frames' repeats a frame number within one message")
+    return raw

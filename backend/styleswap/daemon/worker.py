@@ -1,0 +1,175 @@
+"""The worker thread: the one place torch runs, so models stay resident and the GPU has one owner.
+
+Out of memory is not a failure until every cheaper way has been tried: the style matching is retried
+in smaller chunks, then (from a GPU) the image runs on the CPU, and the reply carries a warning saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from styleswap.errors import StyleSwapError
+from styleswap.images import Picture
+from styleswap.stylize import Engine, Options, Result
+from styleswap.swap import StylePatches
+from styleswap.wire import image_to_picture, picture_to_image
+
+from .config import DaemonConfig
+from .errors import BAD_PARAMS, ENGINE_FAILED, RequestError
+from .jobs import Job, Jobs, Task
+from .style_cache import ByteLRU
+
+log = logging.getLogger("styleswap.daemon")
+
+MIN_MEMORY_BUDGET = 2**20  # Options.validate's floor
+_SHRINK = 4
+_SMALLER_TRIES = 2
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, options: Options) -> tuple[Result, list[str]]:
+    """`run(device, options)`, retried on out-of-memory with a 4x and 16x smaller matching budget, then on
+    the CPU if `device` is not already the CPU; returns the result and the warnings for the reply."""
+    budgets = [options.memory_budget]
+    for _ in range(_SMALLER_TRIES):
+        budgets.append(max(MIN_MEMORY_BUDGET, budgets[-1] // _SHRINK))
+    warnings: list[str] = []
+    for budget in dict.fromkeys(budgets):
+        try:
+            return run(device, dataclasses.replace(options, memory_budget=budget)), warnings
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+            if not is_out_of_memory(exc):
+                raise
+            failure = exc
+        _release_memory(device)
+        warnings.append(f"out of memory on {device} with a {budget / 2**20:g} MB matching budget")
+        log.warning(warnings[-1])
+    if device == "cpu":
+        raise RequestError(ENGINE_FAILED, f"out of memory on the CPU: {failure}; lower max_size") from failure
+    warnings.append(f"{device} ran out of memory even in small chunks; this image ran on the CPU (slower)")
+    log.warning(warnings[-1])
+    return run("cpu", options), warnings
+
+
+def _release_memory(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _json_safe(value: Any) -> Any:
+    """Result summaries as plain JSON: tuples to lists, non-finite floats to null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class Worker(threading.Thread):
+    def __init__(self, config: DaemonConfig, jobs: Jobs, styles: ByteLRU) -> None:
+        super().__init__(name="styleswap-worker", daemon=True)
+        self._config = config
+        self._jobs = jobs
+        self._styles = styles
+        self._engines: dict[str, Engine] = {}
+        self.ready = threading.Event()  # set once the models are loaded (or failed to load)
+        self.device = config.device
+        self.load_error: str | None = None
+        self.models: tuple[str, ...] = ()  # replaced, never mutated: the server thread reads it
+
+    def run(self) -> None:
+        self._load()
+        self.ready.set()
+        while (task := self._jobs.queue.get()) is not None:
+            self._run(task)
+
+    def memory(self) -> dict[str, int]:
+        if not self.device.startswith("cuda") or self.load_error:
+            return {}
+        return {"cuda_allocated_bytes": torch.cuda.memory_allocated(self.device), "cuda_reserved_bytes": torch.cuda.memory_reserved(self.device)}
+
+    def _load(self) -> None:
+        try:
+            if self._config.threads:
+                torch.set_num_threads(self._config.threads)
+            engine = Engine(self._config.device, self._config.weights)
+            self.device = str(engine.device)
+            self._engines[self.device] = engine
+            self._note_encoder(engine, Options())
+            try:
+                engine.inverse()
+                self._note_inverse(engine)
+            except StyleSwapError as exc:  # optimisation still works without it
+                log.warning("the inverse network is not loaded: %s", exc)
+            log.info("engine ready on %s: %s", self.device, ", ".join(self.models))
+        except Exception as exc:  # noqa: BLE001 - reported to every client instead of killing the daemon
+            self.load_error = str(exc) or type(exc).__name__
+            log.exception("the engine could not start")
+
+    def _engine(self, device: str) -> Engine:
+        """The resident engine, or the CPU one an out-of-memory fallback asks for (made once)."""
+        if device not in self._engines:
+            self._engines[device] = Engine(device, self._config.weights)
+        return self._engines[device]
+
+    def _note_encoder(self, engine: Engine, options: Options) -> None:
+        engine.encoder(options)  # loads it when new
+        self._note_model(f"{options.encoder}/{options.layer}/{options.pooling} on {engine.device}")
+
+    def _note_inverse(self, engine: Engine) -> None:
+        self._note_model(f"inverse network on {engine.device}")
+
+    def _note_model(self, name: str) -> None:
+        if name not in self.models:
+            self.models = tuple(sorted({*self.models, name}))
+
+    def _run(self, task: Task) -> None:
+        if not self._jobs.begin(task):
+            return
+        try:
+            if self.load_error:
+                raise RequestError(ENGINE_FAILED, f"the engine could not start: {self.load_error}")
+            picture = image_to_picture(task.content)
+            result, warnings = stylize_with_fallback(lambda device, options: self._stylize(device, options, task, picture), self.device, task.job.options)
+            image = picture_to_image(result.picture, task.content.dtype)
+        except RequestError as exc:
+            self._jobs.fail(task, exc)
+        except StyleSwapError as exc:
+            self._jobs.fail(task, RequestError(BAD_PARAMS, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one job's crash is that client's error, not the daemon's end
+            log.exception("job %s crashed", task.job.id)
+            self._jobs.fail(task, RequestError(ENGINE_FAILED, f"the engine failed: {type(exc).__name__}: {exc}", {"traceback": traceback.format_exc(limit=-3)}))
+        else:
+            self._jobs.finish(task, image, {"summary": _json_safe(result.summary()), "warnings": warnings})
+
+    def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
+        engine = self._engine(device)
+        result = engine.stylize(picture, self._style(engine, task.job, options), options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        self._note_encoder(engine, options)
+        if options.method != "optim":
+            self._note_inverse(engine)
+        return result
+
+    def _style(self, engine: Engine, job: Job, options: Options) -> StylePatches:
+        key = (job.style_id, str(engine.device), options.style_key())
+        patches = self._styles.get(key)
+        if patches is None:
+            patches = engine.prepare_style(Picture.from_array(job.style), options)
+            self._styles.put(key, patches, patches.nbytes)
+        return patches

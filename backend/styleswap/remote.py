@@ -1,0 +1,50 @@
+"""`styleswap stylize --daemon`: the engine's interface, carried out by the daemon through the client
+library, so the CLI's loop, file handling and output are the same either way."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from styleswap.client import DaemonError, Progress, connect
+from styleswap.errors import StyleSwapError
+from styleswap.images import Picture
+from styleswap.stylize import Options, Progress as ProgressCallback, Result
+from styleswap.wire import image_to_picture, picture_to_image
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except DaemonError as exc:
+        raise StyleSwapError(f"daemon: {exc.message}") from None
+
+
+class DaemonEngine:
+    """Has `Engine`'s prepare_style/stylize; a prepared style is the daemon's style id."""
+
+    def __init__(self, device: str = "auto", weights: str | None = None) -> None:
+        if device != "auto" or weights:
+            raise StyleSwapError("--device and --weights configure the daemon: pass them to styleswap-backend, not to --daemon")
+        with _user_errors():
+            self._client = connect(autostart=True, name="styleswap-cli")
+
+    def prepare_style(self, style: Picture, options: Options) -> str:
+        with _user_errors():
+            return self._client.upload_style(picture_to_image(style))
+
+    def stylize(self, content: Picture, style: str, options: Options, progress: ProgressCallback | None = None) -> Result:
+        def relay(event: Progress) -> None:
+            if progress is not None:
+                progress(event.stage, event.stage_fraction)
+
+        with _user_errors():
+            reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
+        for warning in reply.warnings:
+            print(f"styleswap: warning: {warning}", file=sys.stderr)
+        summary = dict(reply.summary)
+        summary["working_size"] = tuple(summary["working_size"])
+        return Result(picture=image_to_picture(reply.image), **summary)

@@ -1,0 +1,60 @@
+"""The client library as hosts use it: importable without torch, with timeouts, and behind the CLI."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from daemon_helpers import picture
+from PIL import Image as PILImage
+
+from styleswap import cli
+from styleswap.client import Client, DaemonTimeout
+from styleswap_protocol import ConnectionInfo, new_key
+
+
+def test_importable_without_torch_or_numpy():
+    code = "import sys, styleswap.client; heavy = {'torch', 'numpy'} & set(sys.modules); print(sorted(heavy)); sys.exit(bool(heavy))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_silent_daemon_times_out_with_a_clear_message():
+    nobody = ConnectionInfo(port=9, key=new_key(), pid=1, version="0", started=0)  # discard port: nothing answers
+    started = time.monotonic()
+    with Client(nobody, timeout=0.3) as client:
+        with pytest.raises(DaemonTimeout) as caught:
+            client.hello()
+    assert time.monotonic() - started < 2
+    assert "within 0.3 s" in caught.value.message and "connect again" in caught.value.message
+
+
+def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(daemon.path))
+    content = picture(40, 30, 4, seed=20)
+    PILImage.fromarray(content).save(tmp_path / "content.png")
+    PILImage.fromarray(picture(32, 32, 3, seed=21)).save(tmp_path / "style.png")
+    flags = ["--method", "optim", "--iters", "2", "--max-size", "32", "--style-size", "32", "--quiet"]
+    args = [str(tmp_path / "content.png"), str(tmp_path / "style.png")]
+    assert cli.main(["stylize", *args, "-o", str(tmp_path / "daemon.png"), "--daemon", *flags]) == 0
+    assert cli.main(["stylize", *args, "-o", str(tmp_path / "local.png"), "--device", "cpu", *flags]) == 0
+    remote, local = (np.asarray(PILImage.open(tmp_path / name)) for name in ("daemon.png", "local.png"))
+    assert remote.shape == (30, 40, 4) and np.array_equal(remote[..., 3], content[..., 3])
+    assert np.abs(remote.astype(int) - local.astype(int)).max() <= 1
+
+
+def test_cli_daemon_flag_refuses_engine_settings(daemon, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(daemon.path))
+    PILImage.fromarray(picture(16, 16, 3)).save(tmp_path / "x.png")
+    assert cli.main(["stylize", str(tmp_path / "x.png"), str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--daemon", "--device", "cpu"]) == 2
+    assert "pass them to styleswap-backend" in capsys.readouterr().err
+
+
+def test_daemon_errors_reach_the_cli_user(daemon, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(daemon.path))
+    PILImage.fromarray(picture(8, 8, 3)).save(tmp_path / "tiny.png")
+    PILImage.fromarray(picture(32, 32, 3)).save(tmp_path / "style.png")
+    status = cli.main(["stylize", str(tmp_path / "tiny.png"), str(tmp_path / "style.png"), "-o", str(tmp_path / "out.png"), "--daemon", "--method", "optim", "--quiet"])
+    assert status == 2
+    assert "styleswap: error: daemon: image of 8x8 is too small" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+import threading
+import time
+
+from styleswap.daemon.fair_queue import FairQueue
+
+
+def drain(queue: FairQueue) -> list:
+    items = []
+    while (item := queue.get(timeout=0)) is not None:
+        items.append(item)
+    return items
+
+
+def test_clients_take_turns_and_a_newcomer_goes_next():
+    queue: FairQueue[str] = FairQueue()
+    for i in range(1, 5):
+        queue.put("a", f"a{i}")
+    assert queue.get(timeout=0) == "a1"  # a is served while b's request arrives
+    queue.put("b", "b1")
+    queue.put("b", "b2")
+    queue.put("c", "c1")
+    assert drain(queue) == ["b1", "c1", "a2", "b2", "a3", "a4"]
+
+
+def test_a_client_just_served_waits_behind_one_still_waiting():
+    queue: FairQueue[str] = FairQueue()
+    queue.put("a", "a1")
+    queue.put("b", "b1")
+    queue.put("b", "b2")
+    assert queue.get(timeout=0) == "a1"
+    queue.put("a", "a2")  # a's lane empties and refills: a must not jump ahead of b again
+    assert drain(queue) == ["b1", "a2", "b2"]
+
+
+def test_items_not_runnable_keep_their_place():
+    parked = {"s"}
+    queue: FairQueue[tuple[str, int]] = FairQueue(runnable=lambda item: item[0] not in parked)
+    queue.put("x", ("s", 1))
+    queue.put("x", ("t", 1))
+    queue.put("x", ("s", 2))
+    assert queue.get(timeout=0) == ("t", 1)
+    assert queue.get(timeout=0) is None and len(queue) == 2
+    parked.clear()
+    queue.wake()
+    assert drain(queue) == [("s", 1), ("s", 2)]
+
+
+def test_remove_takes_out_matching_items_only():
+    queue: FairQueue[int] = FairQueue()
+    for i in range(6):
+        queue.put(i % 2, i)
+    assert sorted(queue.remove(lambda item: item % 3 == 0)) == [0, 3]
+    assert sorted(drain(queue)) == [1, 2, 4, 5]
+
+
+def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
+    queue: FairQueue[str] = FairQueue()
+    queue.set_paused(True)
+    queue.put("a", "a1")
+    assert queue.get(timeout=0.05) is None
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
+    consumer.start()
+    time.sleep(0.1)
+    queue.set_paused(False)
+    consumer.join(5)
+    assert got == ["a1"]
+
+
+def test_close_wakes_the_consumer_with_none():
+    queue: FairQueue[str] = FairQueue()
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(queue.get()))
+    consumer.start()
+    time.sleep(0.05)
+    queue.close()
+    consumer.join(5)
+    assert got == [None] and not consumer.is_alive()

@@ -1,0 +1,156 @@
+"""Requests to a real daemon subprocess over 127.0.0.1, answered by the real engine."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
+
+from styleswap.client import DaemonError
+from styleswap.images import Picture
+from styleswap.stylize import Engine, Options
+from styleswap_protocol import Message
+
+
+def test_hello_describes_the_daemon(daemon, client):
+    info = client.hello()
+    assert info["protocol"] == 1 and info["pid"] == daemon.process.pid
+    assert info["daemon_version"] == daemon.info.version
+    engine = info["engine"]
+    assert engine["device"] == "cpu" and engine["state"] in ("idle", "busy", "error")
+    assert "vgg19-normalised/relu3_1/max on cpu" in engine["models"]
+    assert engine["memory"]["rss_bytes"] > 100 * 2**20  # torch and VGG are resident
+    assert info["max_pixels"] == info["limits"]["max_pixels"] > 3840 * 2160
+
+
+def test_stylize_reports_progress_and_keeps_size_and_alpha(client):
+    content = picture(40, 24, 4, seed=3)
+    events = []
+    result = client.stylize(to_image(content), to_image(picture(32, 32, 3, seed=4)), {**TINY, "iters": 3}, progress=events.append)
+    out = to_array(result.image)
+    assert out.shape == (24, 40, 4) and out.dtype == np.uint8
+    assert np.array_equal(out[..., 3], content[..., 3])
+    assert not np.array_equal(out[..., :3], content[..., :3])
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0.0 <= fractions[0] < 0.2
+    assert {e.stage for e in events} == {"encode", "swap", "reconstruct"}
+    assert [e.stage_fraction for e in events if e.stage == "reconstruct"][-3:] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert result.summary["device"] == "cpu" and result.summary["working_size"] == [32, 19]
+    assert result.warnings == []
+
+
+def test_result_matches_the_engine_run_in_process(client, models):
+    content, style = picture(32, 32, 3, seed=5), picture(32, 32, 3, seed=6)
+    result = client.stylize(to_image(content), to_image(style), TINY)
+    torch.set_num_threads(1)  # as the daemon runs
+    local = Engine("cpu").stylize(Picture.from_array(content), Picture.from_array(style), Options(**TINY))
+    difference = np.abs(to_array(result.image).astype(int) - local.picture.to_array().astype(int))
+    assert difference.max() <= 1  # the same computation; at most a rounding step apart
+    assert result.summary["objective"] == pytest.approx(local.objective, rel=1e-4)
+
+
+def test_16_bit_and_float_images_come_back_in_their_own_dtype(client):
+    style = to_image(picture(32, 32, 3, seed=7))
+    wide = picture(24, 24, 2, "u16", seed=8)
+    out = to_array(client.stylize(to_image(wide), style, TINY).image)
+    assert out.dtype == np.uint16 and out.shape == (24, 24, 4)
+    assert np.array_equal(out[..., 3], wide[..., 1])
+    floats = picture(24, 24, 4, "f32", seed=9)
+    out = to_array(client.stylize(to_image(floats), style, TINY).image)
+    assert out.dtype == np.float32 and out.shape == (24, 24, 4)
+    assert np.abs(out[..., 3] - floats[..., 3]).max() <= 0.5 / 65535 + 1e-7  # alpha kept to 16 bits
+
+
+def test_uploaded_style_gives_the_same_result_as_sending_it_inline(client):
+    style, content = to_image(picture(32, 32, 3, seed=10)), to_image(picture(32, 32, 3, seed=11))
+    style_id = client.upload_style(style)
+    assert client.upload_style(to_image(picture(32, 32, 3, seed=10))) == style_id
+    assert client.upload_style(to_image(picture(32, 32, 3, seed=12))) != style_id
+    by_id = client.stylize(content, style_id, TINY)
+    inline = client.stylize(content, style, TINY)
+    assert bytes(by_id.image.data) == bytes(inline.image.data)
+    assert client.hello()["engine"]["styles_cached"] >= 2
+
+
+def test_unknown_style_id(client):
+    with pytest.raises(DaemonError) as caught:
+        client.stylize(to_image(picture(32, 32, 3)), "0" * 32, TINY)
+    assert caught.value.code == "unknown_style" and "upload it again" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"iters": "many"}, "'iters' must be int"), ({"patch_size": 0}, "patch-size"), ({"colour": True}, "unknown params ['colour']"), ({"max_size": 8}, "max-size")],
+)
+def test_bad_options_get_bad_params(client, options, message):
+    with pytest.raises(DaemonError) as caught:
+        client.stylize(to_image(picture(32, 32, 3)), to_image(picture(32, 32, 3)), options)
+    assert caught.value.code == "bad_params" and message in caught.value.message
+
+
+def test_image_too_small_for_the_engine_is_refused_before_queueing(client):
+    with pytest.raises(DaemonError) as caught:
+        client.stylize(to_image(picture(8, 40, 3)), to_image(picture(32, 32, 3)), TINY)
+    assert caught.value.code == "bad_params" and "both sides need at least 16 px" in caught.value.message
+
+
+def test_wrong_buffer_count_and_unknown_type(daemon):
+    peer = RawPeer(daemon.info)
+    try:
+        reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (to_image(picture(16, 16, 3)),))).id)
+        assert reply.type == "error" and reply.params["code"] == "bad_params" and "takes 2 image buffer(s)" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("render", "s")).id)
+        assert reply.params["code"] == "unknown_type" and "'render'" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("info", "s")).id)  # a reply type is not a request
+        assert reply.params["code"] == "unknown_type"
+    finally:
+        peer.close()
+
+
+def test_a_crash_inside_a_job_is_that_clients_error_and_the_daemon_goes_on(client):
+    content, style = to_image(picture(32, 32, 3)), to_image(picture(32, 32, 3))
+    with pytest.raises(DaemonError) as caught:  # torch cannot seed a generator with 2**70: a real crash mid-job
+        client.stylize(content, style, {**TINY, "init": "random", "seed": 2**70})
+    assert caught.value.code == "engine_failed" and "Overflow" in caught.value.message
+    assert "Traceback" in caught.value.detail["traceback"]
+    assert client.hello()["engine"]["state"] == "error"
+    assert client.stylize(content, style, TINY).image.width == 32
+    assert client.hello()["engine"]["state"] in ("idle", "busy")  # a success clears the error state
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_raising_progress_callback_cancels_the_job_within_a_chunk(client):
+    seen = []
+
+    def stop_at_reconstruction(event):
+        seen.append(event)
+        if event.stage == "reconstruct":
+            raise Stop
+
+    started = time.monotonic()
+    with pytest.raises(Stop):
+        client.stylize(to_image(picture(64, 64, 3)), to_image(picture(32, 32, 3)), SLOW, progress=stop_at_reconstruction)
+    assert time.monotonic() - started < 20  # 100000 iterations would take many minutes
+    assert client.hello()["engine"]["jobs"] == 0
+    assert sum(e.stage == "reconstruct" for e in seen) == 1
+
+
+def test_cancel_by_job_id_from_another_thread(client):
+    job_ids = []
+
+    def cancel_once(event):
+        if not job_ids:
+            job_ids.append(event.job_id)
+            threading.Thread(target=client.cancel, args=(event.job_id,)).start()
+
+    with pytest.raises(DaemonError) as caught:
+        client.stylize(to_image(picture(64, 64, 3)), to_image(picture(32, 32, 3)), SLOW, progress=cancel_once)
+    assert caught.value.code == "cancelled" and caught.value.job_id == job_ids[0]
+    with pytest.raises(DaemonError) as caught:
+        client.cancel(job_ids[0])
+    assert caught.value.code == "unknown_job"
