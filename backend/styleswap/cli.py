@@ -17,7 +17,7 @@ from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES, load_image, save_image
 from styleswap.remote import DaemonEngine
-from styleswap.stylize import INITS, METHODS, Engine, Options
+from styleswap.stylize import INITS, MATCHES, METHODS, Engine, Options
 from styleswap.train import TrainConfig, Trainer
 from styleswap.weights import PROFILES, get_profile, load_state, resolve
 
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed for --init random")
     run.add_argument("--encoder", choices=tuple(PROFILES), default=defaults.encoder, help="VGG-19 weight profile")
     run.add_argument("--layer", choices=LAYERS, default=defaults.layer, help="encoder layer to swap at")
+    run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (projected shortlist + exact re-rank), auto (fast on a CPU for large inputs)")
     run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching, in MB")
     run.add_argument("--device", choices=DEVICES, default="auto")
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")

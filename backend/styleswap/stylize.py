@@ -17,10 +17,13 @@ from styleswap.images import Picture
 from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
-from styleswap.swap import DEFAULT_MEMORY_BUDGET, StylePatches, prepare_style, swap
+from styleswap.approx_match import match_approx
+from styleswap.swap import DEFAULT_MEMORY_BUDGET, Matcher, StylePatches, match, prepare_style, swap
 from styleswap.weights import PROFILES
 
 METHODS = ("invnet", "optim", "invnet+optim")
+MATCHES = ("auto", "exact", "fast")
+AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this many (position, style patch) pairs
 INITS = ("content", "random")
 MIN_SIDE = 16
 INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
@@ -51,9 +54,10 @@ class Options:
     encoder: str = "vgg19-normalised"
     layer: str = "relu3_1"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
+    match: str = "auto"
 
     def validate(self) -> None:
-        choices = {"method": METHODS, "pooling": POOLINGS, "init": INITS, "encoder": tuple(PROFILES), "layer": LAYERS}
+        choices = {"method": METHODS, "match": MATCHES, "pooling": POOLINGS, "init": INITS, "encoder": tuple(PROFILES), "layer": LAYERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise StyleSwapError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -143,12 +147,20 @@ class Engine:
         report("encode", 1.0)
         encoded = elapsed(started, self.device)
         target = content_features
+        matcher = self.matcher(options, content_features, patches)
         for i in range(options.num_swap):
-            target = swap(target, patches, options.memory_budget)
+            target = swap(target, patches, options.memory_budget, matcher)
             report("swap", (i + 1) / options.num_swap)
         if options.strength < 1.0:
             target = options.strength * target + (1.0 - options.strength) * content_features
         return Swapped(padded, crop, content_features, target, {"encode": encoded, "swap": elapsed(started, self.device) - encoded})
+
+    def matcher(self, options: Options, content: torch.Tensor, style: StylePatches) -> Matcher:
+        """Exact matching on accelerators and small inputs; shortlist-and-re-rank on a CPU beyond that."""
+        fast = options.match == "fast" or (
+            options.match == "auto" and self.device.type == "cpu" and content.shape[2] * content.shape[3] * style.count > AUTO_FAST_PAIRS
+        )
+        return match_approx if fast else match
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective."""

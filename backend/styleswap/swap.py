@@ -10,6 +10,7 @@ reconstruction costs O(feature map) memory instead of a dense transposed convolu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,7 @@ class StylePatches:
     patch_size: int
     stride: int
     grid_width: int  # style patches per row: patch n sits at (n // grid_width, n % grid_width) * stride
+    projection: Projection | None = None  # made on first approximate match, then kept with the style
 
     @property
     def count(self) -> int:
@@ -36,7 +38,16 @@ class StylePatches:
 
     @property
     def nbytes(self) -> int:
-        return self.features.nelement() * self.features.element_size() + self.normalised.nelement() * self.normalised.element_size()
+        tensors = [self.features, self.normalised] + ([self.projection.basis, self.projection.style] if self.projection else [])
+        return sum(t.nelement() * t.element_size() for t in tensors)
+
+
+@dataclass
+class Projection:
+    """The style patches in a low-dimensional basis, for shortlisting candidates cheaply."""
+
+    basis: torch.Tensor  # (C*k*k, d) leading right singular vectors of the normalised style patches
+    style: torch.Tensor  # (N, d) the normalised style patches in that basis
 
 
 def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) -> StylePatches:
@@ -49,28 +60,37 @@ def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) 
     return StylePatches(feats, normalised.contiguous(), patch_size, stride, grid_width)
 
 
+def content_bands(content: torch.Tensor, patch_size: int, stride: int, per_position_bytes: int, memory_budget: int):
+    """Yield (first position, unfolded patches (positions, C*k*k)) for bands of whole patch rows within the budget."""
+    k, s = patch_size, stride
+    _, _, height, width = content.shape
+    rows, cols = (height - k) // s + 1, (width - k) // s + 1
+    band_rows = max(1, min(rows, memory_budget // (cols * per_position_bytes)))
+    for r0 in range(0, rows, band_rows):
+        r1 = min(rows, r0 + band_rows)
+        yield r0 * cols, F.unfold(content[:, :, r0 * s : (r1 - 1) * s + k], k, stride=s)[0].t()
+
+
+def grid_shape(content: torch.Tensor, style: StylePatches) -> tuple[int, int]:
+    """(rows, cols) of content patch positions."""
+    k, s = style.patch_size, style.stride
+    return (content.shape[2] - k) // s + 1, (content.shape[3] - k) // s + 1
+
+
 def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
     """Index (Ho, Wo) of the best style patch for every content patch, by normalised cross-correlation.
 
     ``content`` is (1, C, H, W) with (H - k) and (W - k) multiples of the stride (``swap`` pads to ensure it).
     """
-    k, s = style.patch_size, style.stride
-    _, channels, height, width = content.shape
-    rows, cols = (height - k) // s + 1, (width - k) // s + 1
-    dim = channels * k * k
+    dim = style.normalised.shape[1]
     itemsize = content.element_size()
     style_block = max(1, min(style.count, memory_budget // (4 * dim * itemsize)))
-    band_rows = max(1, min(rows, memory_budget // (cols * (dim + style_block) * itemsize)))
+    rows, cols = grid_shape(content, style)
     best = torch.empty(rows * cols, dtype=torch.long, device=content.device)
-    for r0 in range(0, rows, band_rows):
-        r1 = min(rows, r0 + band_rows)
-        band = content[:, :, r0 * s : (r1 - 1) * s + k]
-        patches = F.unfold(band, k, stride=s)[0].t()  # (positions, C*k*k)
-        best_score = torch.full((patches.shape[0],), -torch.inf, dtype=content.dtype, device=content.device)
-        best_index = best[r0 * cols : r1 * cols]
+    for start, patches in content_bands(content, style.patch_size, style.stride, (dim + style_block) * itemsize, memory_budget):
+        best_index = best[start : start + patches.shape[0]]
         for n0 in range(0, style.count, style_block):
-            scores = patches @ style.normalised[n0 : n0 + style_block].t()
-            score, index = scores.max(dim=1)
+            score, index = (patches @ style.normalised[n0 : n0 + style_block].t()).max(dim=1)
             if n0 == 0:
                 best_score, best_index[:] = score, index
             else:
@@ -78,6 +98,9 @@ def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAU
                 best_score = torch.where(better, score, best_score)
                 best_index[:] = torch.where(better, index + n0, best_index)
     return best.view(rows, cols)
+
+
+Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]
 
 
 def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: int) -> torch.Tensor:
@@ -103,12 +126,10 @@ def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: 
     return (out / count).unsqueeze(0)
 
 
-def swap(
-    content: torch.Tensor,
-    style: StylePatches,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> torch.Tensor:
+def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match) -> torch.Tensor:
     """Style-swapped activations Φss with the shape of ``content`` (1, C, H, W).
+
+    ``matcher`` is ``match`` (exhaustive, exact) or ``approx_match.match_approx`` (shortlist and re-rank).
 
     With a stride above 1 the content map is reflection-padded on the right and bottom so patches tile it to the
     edge, then cropped back.
@@ -118,7 +139,7 @@ def swap(
     _, _, height, width = content.shape
     pad_h, pad_w = (-(height - k)) % s, (-(width - k)) % s
     padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-    indices = match(padded, style, memory_budget)
+    indices = matcher(padded, style, memory_budget)
     return reconstruct(indices, style, height + pad_h, width + pad_w)[:, :, :height, :width]
 
 

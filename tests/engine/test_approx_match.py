@@ -1,0 +1,53 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from styleswap.approx_match import match_approx, projection
+from styleswap.images import Picture
+from styleswap.stylize import Engine, Options
+from styleswap.swap import match, prepare_style
+
+
+@pytest.fixture(scope="module")
+def features(models, astronaut, chelsea):
+    """Real relu3_1 activations: a photo as content, another as style, at 192 px."""
+    engine, options = Engine("cpu"), Options()
+    content, _ = engine.working_image(Picture.from_array(astronaut), 192, options)
+    style, _ = engine.working_image(Picture.from_array(chelsea), 192, options)
+    return engine.encode(content, options), prepare_style(engine.encode(style, options))
+
+
+def _scores(content, style, indices):
+    patches = F.unfold(content, 3)[0].t()
+    return (patches * style.normalised[indices.view(-1)]).sum(1)
+
+
+def test_fast_matching_is_close_to_exact_on_real_features(features):
+    content, style = features
+    exact, fast = match(content, style), match_approx(content, style)
+    agreement = (exact == fast).float().mean().item()
+    score_ratio = (_scores(content, style, fast).sum() / _scores(content, style, exact).sum()).item()
+    assert agreement > 0.8
+    assert 0.99 < score_ratio <= 1.0 + 1e-6
+
+
+def test_full_shortlist_is_exact(features):
+    content, style = features
+    small = prepare_style(style.features[None, :, :12, :12])  # 100 patches, all of them on the shortlist
+    assert torch.equal(match_approx(content, small, shortlist=100), match(content, small))
+
+
+def test_projection_is_kept_with_the_style(features):
+    style = prepare_style(features[1].features[None])  # fresh: no projection yet
+    before = style.nbytes
+    first = projection(style)
+    assert projection(style) is first
+    assert first.basis.shape == (2304, 64) and style.nbytes > before
+
+
+def test_auto_uses_fast_matching_only_for_large_cpu_work(models):
+    engine = Engine("cpu")
+    style = prepare_style(torch.rand(1, 256, 70, 70))
+    assert engine.matcher(Options(), torch.rand(1, 256, 10, 10), style) is match
+    assert engine.matcher(Options(), torch.rand(1, 256, 128, 128), style) is match_approx
+    assert engine.matcher(Options(match="exact"), torch.rand(1, 256, 128, 128), style) is match
