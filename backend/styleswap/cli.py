@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -197,6 +198,8 @@ def _progress_bar(name: str, quiet: bool):
 
 def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
+    if importlib.util.find_spec("matplotlib") is None:  # fail now, not after hours of training
+        raise StyleSwapError("train-inverse plots its losses with matplotlib: pip install 'styleswap[train]'")
     if config.steps < 1 or config.size < 32 or config.size % 4:
         raise StyleSwapError("--steps must be positive and --size a multiple of 4 of at least 32")
     device = pick_device(args.device)
