@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -9,6 +10,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from styleswap.approx_match import match_approx
 from styleswap.color import keep_content_colour
 from styleswap.devices import elapsed, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
@@ -17,8 +19,8 @@ from styleswap.images import Picture
 from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
-from styleswap.approx_match import match_approx
 from styleswap.swap import DEFAULT_MEMORY_BUDGET, Matcher, StylePatches, match, prepare_style, swap
+from styleswap.tiling import run_tiled
 from styleswap.weights import PROFILES
 
 METHODS = ("invnet", "optim", "invnet+optim")
@@ -26,6 +28,8 @@ MATCHES = ("auto", "exact", "fast")
 AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this many (position, style patch) pairs
 INITS = ("content", "random")
 MIN_SIDE = 16
+ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
+DECODER_HALO = 6  # activation cells: the inverse network reaches about 2.5 cells
 INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
 
 # Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to
@@ -118,9 +122,15 @@ class Engine:
         return self._encoders[key]
 
     def encode(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
-        """Activations of a (1, 3, H, W) image whose sides are multiples of the encoder stride."""
+        """Activations of a (1, 3, H, W) image whose sides are multiples of the encoder stride, in tiles when large."""
+        encoder = self.encoder(options)
         with torch.no_grad():
-            return self.encoder(options)(rgb)
+            return run_tiled(encoder, rgb, 1 / encoder.stride, tile_side(options.memory_budget), ENCODER_HALO, encoder.stride)
+
+    def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
+        """The inverse network's image for relu3_1 activations, in tiles when large."""
+        with torch.no_grad():
+            return run_tiled(self.inverse(), features, 4, tile_side(options.memory_budget) // 4, DECODER_HALO, 1)
 
     def working_image(self, picture: Picture, limit: int, options: Options) -> tuple[torch.Tensor, tuple[int, int]]:
         """The picture on the device, scaled to fit ``limit`` and padded for the encoder; with the size to crop back."""
@@ -164,21 +174,18 @@ class Engine:
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective."""
-        encoder = self.encoder(options)
         if options.method == "invnet":
-            with torch.no_grad():
-                image = self.inverse()(swapped.target)
-                report("reconstruct", 1.0)
-                return image, swap_objective(encoder(image), swapped.target)
+            image = self.decode(swapped.target, options)
+            report("reconstruct", 1.0)
+            return image, swap_objective(self.encode(image, options), swapped.target)
         if options.method == "invnet+optim":
-            with torch.no_grad():
-                init = self.inverse()(swapped.target)
+            init = self.decode(swapped.target, options)
         elif options.init == "content":
             init = swapped.image
         else:
             init = torch.rand(swapped.image.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
-        return invert_by_optimisation(encoder, swapped.target, init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
+        return invert_by_optimisation(self.encoder(options), swapped.target, init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
     def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
         options.validate()
@@ -203,6 +210,11 @@ class Engine:
             device=str(self.device),
             timings=timings,
         )
+
+
+def tile_side(memory_budget: int) -> int:
+    """Image pixels per tile side so one tile's activations (about 1 KB per pixel in the first layers) fit the budget."""
+    return max(256, math.isqrt(memory_budget // 1024))
 
 
 def fit_within(size: tuple[int, int], limit: int) -> tuple[int, int]:
