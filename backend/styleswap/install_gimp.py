@@ -1,0 +1,85 @@
+"""`styleswap install-gimp-plugin`: put the GIMP 3 plug-in into a GIMP profile, ready to run.
+
+GIMP's Python cannot import this package (it has no torch, often no pyzmq, and on Windows and macOS it
+is GIMP's own bundled interpreter), so the plug-in folder gets everything it needs copied into it: the
+wire protocol package and the client, plus a settings file naming this installation's Python (the
+fallback that runs the transfer when GIMP's Python lacks pyzmq) and the command that starts the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import styleswap_protocol
+from styleswap import __version__, client
+from styleswap.errors import StyleSwapError
+
+PLUGIN = "styleswap_gimp"  # GIMP runs plug-ins/<name>/<name>.py: folder and file must be named alike
+SOURCE = Path(__file__).resolve().parents[2] / "plugin_gimp" / PLUGIN
+SETTINGS = "styleswap_gimp.json"
+VENDORED_CLIENT = "styleswap_client.py"
+PROFILE_ENV = "GIMP3_DIRECTORY"  # GIMP's own override of its profile folder
+
+
+def default_profile() -> Path:
+    """The per-user GIMP 3.0 profile folder of this platform, or `$GIMP3_DIRECTORY` as GIMP itself honours."""
+    if override := os.environ.get(PROFILE_ENV):
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "GIMP" / "3.0"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "GIMP" / "3.0"
+    config = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(config) if config and os.path.isabs(config) else Path.home() / ".config") / "GIMP" / "3.0"
+
+
+def plugin_dir(profile: Path) -> Path:
+    return profile / "plug-ins" / PLUGIN
+
+
+def install(profile: Path | None = None, python: str | None = None) -> Path:
+    """Install (or replace) the plug-in; returns its folder. `python` is the fallback interpreter with
+    pyzmq, this one by default. The folder is assembled beside the target and swapped in whole, so
+    GIMP never sees half a plug-in."""
+    if not (SOURCE / f"{PLUGIN}.py").is_file():
+        raise StyleSwapError(f"the GIMP plug-in sources are not at {SOURCE}; install StyleSwap from its source checkout (pip install -e .)")
+    target = plugin_dir(profile or default_profile())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{PLUGIN}.", dir=target.parent))
+    try:
+        for source in SOURCE.glob("*.py"):
+            shutil.copy2(source, staging / source.name)
+        (staging / f"{PLUGIN}.py").chmod(0o755)
+        protocol = Path(styleswap_protocol.__file__).parent
+        shutil.copytree(protocol, staging / protocol.name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(client.__file__, staging / VENDORED_CLIENT)
+        settings = {"python": python or sys.executable, "backend": client.backend_command(), "version": __version__}
+        (staging / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
+        staging.chmod(0o755)
+        _remove(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def uninstall(profile: Path | None = None) -> Path | None:
+    """Remove the plug-in folder; returns it, or None when it was not installed."""
+    target = plugin_dir(profile or default_profile())
+    if not target.exists():
+        return None
+    _remove(target)
+    return target
+
+
+def _remove(target: Path) -> None:
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)

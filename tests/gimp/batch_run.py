@@ -1,0 +1,80 @@
+"""Runs inside gimp-console-3.0 (python-fu-eval): what a batch script calling the plug-in does.
+
+Loads the job's image, optionally converts its precision, moves its layer, sets its opacity, gives it a
+mask and selects a feathered ellipse, calls plug-in-styleswap
+non-interactively with every option as an argument, saves the image as XCF, loads that file back and
+dumps every layer's pixels (R'G'B'A u8) plus a JSON report into the job's output folder for the test.
+"""
+
+import json
+import os
+
+from gi.repository import Gegl, Gimp, Gio
+
+job = json.load(open(os.environ["STYLESWAP_GIMP_JOB"]))
+out = job["out"]
+
+
+def load(path):
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+
+
+def pixels(drawable, name, babl_format):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    path = f"{out}/{name}"
+    with open(path, "wb") as file:
+        file.write(bytes(drawable.get_buffer().get(rect, 1.0, babl_format, Gegl.AbyssPolicy.CLAMP)))
+    return path
+
+
+def dump(image, prefix):
+    return [
+        {
+            "name": layer.get_name(),
+            "offsets": list(layer.get_offsets()[1:]),
+            "size": [layer.get_width(), layer.get_height()],
+            "opacity": layer.get_opacity(),
+            "pixels": pixels(layer, f"{prefix}-{index}.rgba", "R'G'B'A u8"),
+            "mask": layer.get_mask() and pixels(layer.get_mask(), f"{prefix}-{index}.mask", "Y u8"),
+        }
+        for index, layer in enumerate(image.get_layers())
+    ]
+
+
+image = load(job["input"])
+if job.get("precision"):
+    image.convert_precision(getattr(Gimp.Precision, job["precision"]))
+layer = image.get_layers()[0]
+if job.get("offsets"):
+    layer.set_offsets(*job["offsets"])
+if job.get("opacity"):
+    layer.set_opacity(job["opacity"])
+if job.get("alpha_mask"):
+    layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA))
+report = {"canvas": [image.get_width(), image.get_height()]}
+if job.get("ellipse"):
+    image.select_ellipse(Gimp.ChannelOps.REPLACE, *job["ellipse"])
+    Gimp.Selection.feather(image, job["feather"])
+    report["selection"] = pixels(image.get_selection(), "selection.y", "Y u8")
+report["before"] = dump(image, "before")
+
+procedure = Gimp.get_pdb().lookup_procedure("plug-in-styleswap")
+config = procedure.create_config()
+config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+config.set_property("image", image)
+config.set_core_object_array("drawables", [layer])
+config.set_property("style-file", Gio.File.new_for_path(job["style"]))
+for name, value in job["args"].items():
+    config.set_property(name, value)
+result = procedure.run(config)
+report["status"] = result.index(0).value_nick
+report["error"] = result.index(1) if result.length() > 1 else None
+
+saved = f"{out}/result.xcf"
+Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(saved), None)
+reloaded = load(saved)
+report["after"] = dump(reloaded, "after")
+with open(f"{out}/report.json", "w") as file:
+    json.dump(report, file)
+for done in (image, reloaded):
+    done.delete()

@@ -1,0 +1,66 @@
+"""Fixtures for the GIMP plug-in tests: a real GIMP 3 (natively, or in the cached trixie root),
+a real daemon on 127.0.0.1, and a sandbox profile with the plug-in installed by the real installer."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))  # daemon_helpers: real daemon subprocesses
+
+from daemon_helpers import RunningDaemon, launch  # noqa: E402
+from gimp_root import default_root, ensure_root, unavailable_reason  # noqa: E402
+from gimp_session import PHOTO, GimpHost, Sandbox, chroot_host, native_host  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def gimp_host() -> Iterator[GimpHost]:
+    """This machine's GIMP 3, else the trixie root: built on first use (minutes), then reused."""
+    if (native := native_host()) is not None:
+        yield native
+        return
+    root = default_root()
+    if reason := unavailable_reason(root):
+        pytest.skip(reason)
+    ensure_root(root, log=lambda line: print(f"gimp root: {line}", file=sys.stderr))
+    yield chroot_host(root)
+
+
+@pytest.fixture(scope="session")
+def sandbox(gimp_host: GimpHost, tmp_path_factory) -> Iterator[Sandbox]:
+    base = tmp_path_factory.mktemp("gimp") if gimp_host.root is None else gimp_host.root / "tmp"
+    folder = base / f"styleswap-gimp-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    yield Sandbox(gimp_host, folder)
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory, models) -> Iterator[RunningDaemon]:
+    running = launch(tmp_path_factory.mktemp("daemon"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def content() -> np.ndarray:
+    """A 96x64 RGBA photo whose alpha has every kind of pixel: a ramp, a clear band and an opaque band."""
+    photo = PILImage.open(PHOTO).convert("RGB").resize((96, 64))
+    alpha = np.tile(np.linspace(0, 255, 96).round().astype(np.uint8), (64, 1))
+    alpha[:, :10] = 0
+    alpha[:12] = 255
+    return np.dstack([np.asarray(photo), alpha])
+
+
+
+@pytest.fixture(scope="session")
+def large_content() -> np.ndarray:
+    """An opaque 384x256 RGBA photo: a "quality" job on it runs for minutes on a CPU, long enough to cancel."""
+    return np.asarray(PILImage.open(PHOTO).convert("RGBA").resize((384, 256)))
