@@ -8,6 +8,7 @@ fallback that runs the transfer when GIMP's Python lacks pyzmq) and the command 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from styleswap import __version__, client
 from styleswap.errors import StyleSwapError
 
 PLUGIN = "styleswap_gimp"  # GIMP runs plug-ins/<name>/<name>.py: folder and file must be named alike
-SOURCE = Path(__file__).resolve().parents[2] / "plugin_gimp" / PLUGIN
+SOURCE = Path(importlib.util.find_spec(PLUGIN).submodule_search_locations[0])  # plugin_gimp/, shipped in the wheel
 SETTINGS = "styleswap_gimp.json"
 VENDORED_CLIENT = "styleswap_client.py"
 PROFILE_ENV = "GIMP3_DIRECTORY"  # GIMP's own override of its profile folder
@@ -47,7 +48,7 @@ def install(profile: Path | None = None, python: str | None = None) -> Path:
     pyzmq, this one by default. The folder is assembled beside the target and swapped in whole, so
     GIMP never sees half a plug-in."""
     if not (SOURCE / f"{PLUGIN}.py").is_file():
-        raise StyleSwapError(f"the GIMP plug-in sources are not at {SOURCE}; install StyleSwap from its source checkout (pip install -e .)")
+        raise StyleSwapError(f"the GIMP plug-in sources are missing from {SOURCE}; reinstall StyleSwap")
     target = plugin_dir(profile or default_profile())
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{PLUGIN}.", dir=target.parent))
