@@ -27,6 +27,16 @@ def models() -> Path:
 
 
 @pytest.fixture(scope="session")
+def daemon(tmp_path_factory, models):
+    """One real styleswap-backend for the host plug-in tests (tests/daemon starts its own per module)."""
+    from daemon_helpers import launch
+
+    running = launch(tmp_path_factory.mktemp("daemon"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     from skimage import data
 

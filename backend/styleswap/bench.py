@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from styleswap.images import Picture
+from styleswap.optimize import invert_by_optimisation
 from styleswap.stylize import Engine, Options
 from styleswap.swap import match, prepare_style, swap
-from styleswap.optimize import invert_by_optimisation
 
 
 def machine() -> dict[str, str | int]:

@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     gimp.add_argument("--python", help="a Python with pyzmq for the plug-in to use when GIMP's own lacks pyzmq (default: this one)")
     gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
     gimp.set_defaults(run=_install_gimp_plugin)
+
+    blender = commands.add_parser("install-blender-addon", help="build the Blender add-on zip (Style Swap compositor node) to install in Blender 4.2+")
+    blender.add_argument("-o", "--output", type=Path, help="zip to write (default: ./styleswap_blender-VERSION.zip)")
+    blender.add_argument("--wheels", type=Path, help="folder of pyzmq wheels to bundle, filled with pip when one is missing (default: the user cache)")
+    blender.add_argument("--platform", action="append", dest="platforms", help="Blender platform to support (repeatable; default: all of linux-x64, macos-arm64, macos-x64, windows-x64)")
+    blender.set_defaults(run=_install_blender_addon)
     return parser
 
 
@@ -255,4 +261,12 @@ def _install_gimp_plugin(args: argparse.Namespace) -> int:
         print(f"removed {removed}" if removed else "the GIMP plug-in was not installed there")
         return 0
     print(f"installed {install_gimp.install(args.profile, args.python)}; restart GIMP and use Filters > Artistic > Style Swap...")
+    return 0
+
+
+def _install_blender_addon(args: argparse.Namespace) -> int:
+    from styleswap import install_blender
+
+    built = install_blender.build(args.output or install_blender.default_output(), args.wheels, args.platforms or install_blender.PLATFORMS)
+    print(f"built {built}; in Blender: Edit > Preferences > Get Extensions > Install from Disk (or Add-ons > Install from Disk), then Compositor > Add > Filter > Style Swap")
     return 0

@@ -37,12 +37,14 @@ from styleswap_protocol import (
     ProtocolError,
     ReplayGuard,
     default_connection_path,
-    message_types as mt,
     new_id,
     pid_alive,
     read_connection_file,
     recv_message,
     send_message,
+)
+from styleswap_protocol import (
+    message_types as mt,
 )
 
 BACKEND_ENV = "STYLESWAP_BACKEND"  # command line that starts the daemon, for hosts whose Python lacks torch

@@ -19,10 +19,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from styleswap.contact_sheet import contact_sheet
+from styleswap.devices import elapsed
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES, load_image
 from styleswap.metrics import swap_objective
-from styleswap.devices import elapsed
 from styleswap.stylize import Engine, Options
 
 

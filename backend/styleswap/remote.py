@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from styleswap.client import DaemonError, Progress, connect
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
-from styleswap.stylize import Options, Progress as ProgressCallback, Result
+from styleswap.stylize import Options, Result
+from styleswap.stylize import Progress as ProgressCallback
 from styleswap.wire import image_to_picture, picture_to_image
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from daemon_helpers import RunningDaemon, launch
 
 

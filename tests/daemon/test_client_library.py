@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from daemon_helpers import picture
 from PIL import Image as PILImage
 
+from daemon_helpers import picture
 from styleswap import cli
 from styleswap.client import Client, DaemonTimeout
 from styleswap_protocol import ConnectionInfo, new_key

@@ -4,8 +4,8 @@ without the key gets nothing at all."""
 import os
 
 import pytest
-from daemon_helpers import RawPeer, descriptor, picture, signed_frames, to_image
 
+from daemon_helpers import RawPeer, descriptor, picture, signed_frames, to_image
 from styleswap_protocol import Message, encode, new_key, sign
 
 RGB_16 = bytes(16 * 16 * 3)

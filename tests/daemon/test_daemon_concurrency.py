@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import zmq
-from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
 
+from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
 from styleswap_protocol import Message
 
 CLIENTS = 32

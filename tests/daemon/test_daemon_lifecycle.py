@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-from daemon_helpers import SLOW, TINY, daemon_env, picture, spawn, to_image
 
+from daemon_helpers import SLOW, TINY, daemon_env, picture, spawn, to_image
 from styleswap.client import Client, DaemonError, DaemonUnavailable, connect, wait_until_ready
 from styleswap_protocol import pid_alive, read_connection_file
 

@@ -3,8 +3,8 @@
 import time
 
 import pytest
-from daemon_helpers import SLOW, TINY, RawPeer, picture, to_image
 
+from daemon_helpers import SLOW, TINY, RawPeer, picture, to_image
 from styleswap.client import DaemonError
 from styleswap_protocol import Message
 

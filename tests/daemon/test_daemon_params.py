@@ -1,6 +1,6 @@
 import pytest
-from daemon_helpers import descriptor
 
+from daemon_helpers import descriptor
 from styleswap.daemon.errors import RequestError
 from styleswap.daemon.params import check_content, check_keys, parse_frames, parse_options
 from styleswap.stylize import Options

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
 
+from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
 from styleswap.client import DaemonError
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options

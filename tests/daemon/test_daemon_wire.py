@@ -1,6 +1,6 @@
 import numpy as np
-from daemon_helpers import picture, to_array, to_image
 
+from daemon_helpers import picture, to_array, to_image
 from styleswap.wire import array_to_image, image_to_array, image_to_picture, picture_to_image
 
 

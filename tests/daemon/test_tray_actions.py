@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from daemon_helpers import TINY, picture, to_image
 
+from daemon_helpers import TINY, picture, to_image
 from styleswap.client import Client
 from styleswap.daemon.config import DaemonConfig
 from styleswap.daemon.logs import setup_logging

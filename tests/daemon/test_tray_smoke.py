@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import pytest
-from daemon_helpers import SLOW, picture, spawn, to_image
 from PIL import Image as PILImage
 
+from daemon_helpers import SLOW, picture, spawn, to_image
 from styleswap.client import Client, wait_until_ready
 from styleswap.tray import STATE_COLOURS
 

@@ -7,17 +7,13 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))  # daemon_helpers: real daemon subprocesses
-
-from daemon_helpers import RunningDaemon, launch  # noqa: E402
-from gimp_root import default_root, ensure_root, unavailable_reason  # noqa: E402
-from gimp_session import PHOTO, GimpHost, Sandbox, chroot_host, native_host  # noqa: E402
+from gimp_root import default_root, ensure_root, unavailable_reason
+from gimp_session import PHOTO, GimpHost, Sandbox, chroot_host, native_host
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +37,6 @@ def sandbox(gimp_host: GimpHost, tmp_path_factory) -> Iterator[Sandbox]:
     yield Sandbox(gimp_host, folder)
     shutil.rmtree(folder)
 
-
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory, models) -> Iterator[RunningDaemon]:
-    running = launch(tmp_path_factory.mktemp("daemon"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from styleswap.stylize import Options
-from styleswap_protocol import Image, Message, message_types as mt, new_id
+from styleswap_protocol import Image, Message, new_id
+from styleswap_protocol import message_types as mt
 
 from .config import Limits
 from .errors import BUSY, CANCELLED, ENGINE_FAILED, TIMEOUT, UNKNOWN_JOB, RequestError

@@ -34,13 +34,15 @@ from styleswap_protocol import (
     ReplayedMessageError,
     ReplayGuard,
     decode,
-    message_types as mt,
     new_id,
     new_key,
     read_connection_file,
     send_message,
     split_identity,
     write_connection_file,
+)
+from styleswap_protocol import (
+    message_types as mt,
 )
 
 from .config import DaemonConfig

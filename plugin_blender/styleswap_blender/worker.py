@@ -1,0 +1,192 @@
+"""The background job that stylises frames: a thread that owns the daemon connection. No bpy here.
+
+The render handlers and operators only `submit` (frame, file) pairs and read the job's counters; the
+thread reads each file, skips frames already done from the same source and settings, sends the rest
+to the daemon one by one as they come, and writes each stylised frame atomically. Blender's UI thread
+never waits on the network.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from styleswap_client import Client, DaemonError, DaemonUnavailable, Progress, connect
+
+from . import frames
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the daemon (from the add-on preferences); `path` None means the default file."""
+
+    path: Path | None = None
+    autostart: bool = False
+    timeout: float = 60.0
+    start_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Style Swap node's work, read from its settings on the main thread."""
+
+    node: str
+    style: Path
+    options: dict[str, Any]
+    folder: Path  # the node's output folder
+    recording: str  # the recorded pass it stylises: frame N is f"{recording}{N:04d}.exr"
+
+    def recorded(self, frame: int) -> Path:
+        return Path(f"{self.recording}{frame:04d}.exr")
+
+    @property
+    def stylised(self) -> Path:
+        return self.folder / "stylised"
+
+    def frame_file(self, kind: str, frame: int) -> Path:
+        return self.folder / kind / f"{frame:04d}.png"
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class Counts:
+    submitted: int = 0
+    stylised: int = 0
+    kept: int = 0  # done before, from the same source and settings: skipped
+    failed: int = 0  # unreadable or refused frames
+    stopped: str | None = None  # why the job ended early, when it did
+    frame: int | None = None  # being stylised now
+    fraction: float = 0.0  # of that frame
+    errors: list[str] = field(default_factory=list)
+
+
+class Job(threading.Thread):
+    """Stylise frames as they are submitted, until `finish` (then drain) or `cancel` (then stop)."""
+
+    def __init__(self, connection: Connection, name: str = "styleswap-blender") -> None:
+        super().__init__(name="styleswap-job", daemon=True)
+        self.connection = connection
+        self.client_name = name
+        self.counts = Counts()
+        self.started_at = time.monotonic()
+        self._tasks: queue.Queue[tuple[Target, int, Path] | None] = queue.Queue()
+        self._cancel = threading.Event()
+        self._style_hashes: dict[Path, str] = {}  # read once per job: the style file is not re-read per frame
+        self._styles: dict[str, str] = {}  # style hash -> the daemon's style id
+        self._ledgers: dict[Path, frames.Ledger] = {}
+
+    # -- called from Blender's main thread (or the render thread) -----------------------------------
+
+    def submit(self, target: Target, frame: int, source: Path) -> None:
+        self.counts.submitted += 1
+        self._tasks.put((target, frame, source))
+
+    def finish(self) -> None:
+        """No more frames will come: stylise what was submitted, then end."""
+        self._tasks.put(None)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._tasks.put(None)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def error(self) -> str | None:
+        return self.counts.errors[-1] if self.counts.errors else None
+
+    def progress(self) -> float:
+        c = self.counts
+        done = c.stylised + c.kept + c.failed
+        return (done + c.fraction) / c.submitted if c.submitted else 0.0
+
+    # -- the thread ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        client: Client | None = None
+        try:
+            while (task := self._tasks.get()) is not None and not self.cancelled:
+                target, frame, source = task
+                try:
+                    content, key = self._prepare(target, source)
+                    if self._ledger(target).is_done(frame, key, target.frame_file("stylised", frame)):
+                        self.counts.kept += 1
+                        continue
+                    if client is None:
+                        client = connect(self.connection.path, autostart=self.connection.autostart, timeout=self.connection.timeout, start_timeout=self.connection.start_timeout, name=self.client_name)
+                    self._stylize(client, target, frame, content, key)
+                except (OSError, ValueError) as exc:
+                    self._fail(f"frame {frame}: {exc}")
+        except Cancelled:
+            pass
+        except DaemonError as exc:
+            self.counts.stopped = _advice(exc, self.connection)
+            self.counts.errors.append(self.counts.stopped)
+        finally:
+            if client is not None:
+                client.close()
+            self.counts.frame = None
+
+    def _prepare(self, target: Target, source: Path) -> tuple[Any, str]:
+        content = frames.read_content(source)
+        return content, frames.fingerprint(content, {"style": self._style_hash(target), "options": target.options})
+
+    def _style_hash(self, target: Target) -> str:
+        if target.style not in self._style_hashes:
+            self._style_hashes[target.style] = frames.file_hash(target.style)
+        return self._style_hashes[target.style]
+
+    def _stylize(self, client: Client, target: Target, frame: int, content: Any, key: str) -> None:
+        frames.write_png(target.frame_file("source", frame), content)  # exactly what the daemon is sent
+        self.counts.frame, self.counts.fraction = frame, 0.0
+        for attempt in range(2):
+            try:
+                result = client.stylize(frames.to_image(content), self._style_id(client, target), target.options, progress=self._on_progress)
+                break
+            except DaemonError as exc:
+                if exc.code != "unknown_style" or attempt:
+                    raise
+                self._styles.clear()  # the daemon dropped it from its cache: upload it again
+        frames.write_png(target.frame_file("stylised", frame), frames.from_image(result.image))
+        self._ledger(target).record(frame, key)
+        self.counts.stylised += 1
+        self.counts.fraction = 0.0
+
+    def _style_id(self, client: Client, target: Target) -> str:
+        digest = self._style_hash(target)
+        if digest not in self._styles:
+            self._styles[digest] = client.upload_style(frames.to_image(frames.read_content(target.style)), name=target.style.name)
+        return self._styles[digest]
+
+    def _ledger(self, target: Target) -> frames.Ledger:
+        if target.stylised not in self._ledgers:
+            self._ledgers[target.stylised] = frames.Ledger(target.stylised)
+        return self._ledgers[target.stylised]
+
+    def _on_progress(self, progress: Progress) -> None:
+        if self.cancelled:
+            raise Cancelled  # the client cancels the job on the daemon, then re-raises
+        self.counts.fraction = progress.fraction
+
+    def _fail(self, message: str) -> None:
+        self.counts.failed += 1
+        self.counts.errors.append(message)
+
+
+def _advice(exc: DaemonError, connection: Connection) -> str:
+    """A daemon failure as a sentence that says what to do; frames already written are kept."""
+    if isinstance(exc, DaemonUnavailable):
+        hint = "Check its log (styleswap-backend --help shows where)" if connection.autostart else "Start it with Style Swap > Start Daemon, or turn on autostart in the add-on preferences"
+        return f"The StyleSwap daemon is not available: {exc.message}. {hint}; frames already stylised are kept."
+    if exc.code == "timeout":
+        return f"The StyleSwap daemon did not answer in time: {exc.message}. Raise the timeout in the add-on preferences or try a smaller max size; frames already stylised are kept."
+    return f"The StyleSwap daemon refused a frame: {exc.message} [{exc.code}]"

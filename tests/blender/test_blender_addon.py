@@ -1,0 +1,193 @@
+"""The add-on in real Blender 4.5 LTS and 5.0 against a real daemon: an animation rendered with Cycles on
+the CPU (64x48, 3 frames), each frame stylised as it is written, composited back, and resumed.
+
+Tolerances are in 8-bit steps; the 16-bit files make exact paths land within 0.01 of a step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from PIL import Image as PILImage
+
+from blender_run import STYLE, Blender, frame, raw
+from digest import file_hashes
+from styleswap_protocol import (
+    ConnectionInfo,
+    new_key,
+    read_connection_file,
+    write_connection_file,
+)
+
+FRAMES = (1, 2, 3)
+ENGINE_FLAGS = ["--method", "invnet", "--max-size", "64", "--patch-size", "3"]  # what blender_scene.py sets on the node
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def cli_stylize(sources: Path, target: Path) -> Path:
+    """`styleswap stylize` on the frames the add-on sent, in-process engine, same options as the node."""
+    subprocess.run([sys.executable, "-m", "styleswap", "stylize", str(sources), str(STYLE), "-o", str(target), *ENGINE_FLAGS, "--quiet"], check=True, timeout=300)
+    return target
+
+
+def opaque(picture: np.ndarray) -> np.ndarray:
+    return picture[..., 3] >= 254.99
+
+
+def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Blender, tmp_path):
+    report = blender.run(tmp_path, ["render", "composite", "references"], render_pass="combined", view="Standard", transparent=True)
+    out, render = tmp_path / "out", tmp_path / "render"
+    assert "/extensions/.local/" in report["zmq"]  # installed as an extension: Blender installed the bundled wheel
+
+    run = report["runs"][0]
+    assert (run["submitted"], run["stylised"], run["kept"], run["failed"]) == (3, 3, 0, 0), run
+    expected = [f"{n:04d}.png" for n in FRAMES]
+    assert names(out / "stylised") == names(out / "source") == names(render) == names(out / "composite") == expected
+
+    reference = cli_stylize(out / "source", tmp_path / "cli")
+    for name in expected:
+        source, stylised = frame(out / "source" / name), frame(out / "stylised" / name)
+        # The daemon was sent the pass as Blender's Standard view shows it: no view transform baked in.
+        assert np.abs(source - frame(out / "reference" / name)).max() < 0.05
+        # The same pixels as `styleswap stylize` gives for the same frame and options.
+        assert stylised.shape == (48, 64, 4)
+        assert np.abs(stylised - frame(reference / name)).max() < 0.5
+        assert np.abs(stylised - source)[opaque(source)].mean() > 10  # and it did change the frame
+        # Transparent film: alpha passes through exactly, and the frame has both empty and solid pixels.
+        alpha = raw(out / "source" / name)[..., 3]
+        assert np.array_equal(raw(out / "stylised" / name)[..., 3], alpha)
+        assert (alpha == 0).any() and (alpha == 65535).any()
+        # The composite shows the stylised frame, with the render's alpha.
+        composite = frame(out / "composite" / name)
+        assert np.abs(composite - stylised)[opaque(source)].max() < 0.5
+        assert np.array_equal(raw(out / "composite" / name)[..., 3], alpha)
+        # The first render composited before the stylised frame existed: the plain pass shows through.
+        assert np.abs(frame(render / name) - source)[opaque(source)].max() < 0.05
+
+    # Originals untouched: the render's frames and the recorded passes are as the render wrote them.
+    assert report["rendered"]["render"] == file_hashes(render)
+    assert report["rendered"]["passes"] == file_hashes(out / "passes")
+
+    # Lose frame 2 and render again: frames 1 and 3 are kept as they are, only frame 2 is redone.
+    before = {name: (out / "stylised" / name).stat().st_mtime_ns for name in expected}
+    lost = frame(out / "stylised" / "0002.png")
+    (out / "stylised" / "0002.png").unlink()
+    again = blender.run(tmp_path, ["render"], render_pass="combined", view="Standard", transparent=True)["runs"][0]
+    assert (again["submitted"], again["stylised"], again["kept"], again["failed"]) == (3, 1, 2, 0), again
+    assert all((out / "stylised" / n).stat().st_mtime_ns == before[n] for n in ("0001.png", "0003.png"))
+    assert np.abs(frame(out / "stylised" / "0002.png") - lost).max() < 0.5
+    # This render found frames 1 and 3 stylised already, so it composited them straight away.
+    source = frame(out / "source" / "0001.png")
+    assert np.abs(frame(render / "0001.png") - frame(out / "stylised" / "0001.png"))[opaque(source)].max() < 0.5
+
+
+def test_non_combined_pass_under_agx_and_stylising_a_rendered_sequence(blender: Blender, tmp_path):
+    report = blender.run(tmp_path, ["render", "composite", "references"], render_pass="diffuse", view="AgX", install="legacy")
+    out, render = tmp_path / "out", tmp_path / "render"
+    assert "/scripts/addons/styleswap_blender/site/zmq/" in report["zmq"]  # a legacy add-on unpacks its own wheel
+
+    run = report["runs"][0]
+    assert (run["submitted"], run["stylised"], run["failed"]) == (3, 3, 0), run
+    assert any(name.endswith(("DiffCol_", "Diffuse_Color_")) for name, linked in report["recorder"] if linked)
+    expected = [f"{n:04d}.png" for n in FRAMES]
+    reference = cli_stylize(out / "source", tmp_path / "cli")
+    for name in expected:
+        source, stylised, composite = frame(out / "source" / name), frame(out / "stylised" / name), frame(out / "composite" / name)
+        # The diffuse colour pass, sRGB-encoded, not the AgX image the render shows.
+        assert np.abs(source - frame(out / "reference" / name)).max() < 0.05
+        assert np.abs(source - frame(render / name))[..., :3].mean() > 2
+        assert np.abs(stylised - frame(reference / name)).max() < 0.5
+        # Composited through AgX exactly once: equal to Blender's AgX of the stylised frame, and so
+        # visibly different from the stylised frame itself (AgX applied twice would differ again).
+        assert np.abs(composite - frame(out / "expected" / name)).max() < 0.5
+        assert np.abs(composite - stylised)[..., :3].mean() > 5
+
+    # Stylise the already rendered sequence with the operator: only the frame that is missing is redone.
+    (out / "stylised" / "0003.png").unlink()
+    again = blender.run(tmp_path, ["stylize_rendered"], render_pass="diffuse", view="AgX")["runs"][0]
+    assert (again["submitted"], again["stylised"], again["kept"], again["failed"]) == (3, 1, 2, 0), again
+    assert names(out / "stylised") == expected
+
+
+@pytest.fixture
+def silent_daemon(tmp_path) -> Iterator[Path]:
+    """A connection file naming a live process whose socket never answers: a daemon that hangs."""
+    context = zmq.Context()
+    socket = context.socket(zmq.ROUTER)
+    port = socket.bind_to_random_port("tcp://127.0.0.1")
+    path = write_connection_file(ConnectionInfo(port, new_key(), os.getpid(), "0.0.0", time.time()), tmp_path / "silent" / "backend.json")
+    yield path
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def autostarted(tmp_path, monkeypatch) -> Iterator[Path]:
+    """Where a daemon that the add-on starts publishes itself; that daemon is stopped afterwards."""
+    path = tmp_path / "auto" / "backend.json"
+    monkeypatch.setenv("STYLESWAP_LOG_DIR", str(tmp_path / "auto-log"))  # the Blender run, and so the daemon, inherit it
+    yield path
+    if path.is_file():
+        os.kill(read_connection_file(path).pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while path.exists() and time.monotonic() < deadline:  # it removes the file as it exits
+            time.sleep(0.1)
+
+
+def test_missing_or_silent_daemon_is_reported_and_autostart_recovers(blender: Blender, tmp_path, silent_daemon, autostarted):
+    shots = tmp_path / "shots"  # an already rendered sequence: two display-referred PNG frames
+    shots.mkdir()
+    for number in (7, 8):
+        PILImage.open(STYLE).convert("RGB").resize((64, 48)).rotate(number * 10).save(shots / f"shot_{number:04d}.png")
+    steps = [
+        "prefs:" + json.dumps({"connection_file": str(tmp_path / "nowhere" / "backend.json"), "autostart": False}),
+        f"stylize_folder:{shots}",
+        "prefs:" + json.dumps({"connection_file": str(silent_daemon), "timeout": 2.0}),
+        f"stylize_folder:{shots}",
+        # No daemon command in the preferences: the one recorded by the build (this StyleSwap's) is used.
+        "prefs:" + json.dumps({"connection_file": str(autostarted), "autostart": True, "timeout": 60.0}),
+        f"stylize_folder:{shots}",
+    ]
+    missing, silent, started = blender.run(tmp_path, steps)["runs"]
+
+    assert (missing["submitted"], missing["stylised"], missing["failed"]) == (2, 0, 0), missing
+    assert "not available" in missing["errors"][0] and "no connection file" in missing["errors"][0]
+    assert "Start Daemon" in missing["errors"][0] and "autostart" in missing["errors"][0]
+    assert "2 not stylised (The StyleSwap daemon is not available" in missing["summary"]
+    assert silent["stylised"] == 0 and "does not answer" in silent["errors"][0] and "within 2 s" in silent["errors"][0], silent
+    assert (started["submitted"], started["stylised"], started["failed"]) == (2, 2, 0), started
+    assert autostarted.is_file()  # the add-on's daemon is running, published where the preferences said
+    out = tmp_path / "out" / "stylised"
+    assert names(out) == ["0007.png", "0008.png"]
+    for number in (7, 8):  # display-referred input is sent as it is
+        assert np.array_equal(raw(tmp_path / "out" / "source" / f"{number:04d}.png")[..., :3] >> 8, raw(shots / f"shot_{number:04d}.png")[..., :3])
+
+
+def test_cancel_keeps_finished_frames_and_the_next_run_skips_them(blender: Blender, tmp_path):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    style = PILImage.open(STYLE).convert("RGB")
+    count = 24
+    for number in range(count):
+        style.resize((64, 48)).rotate(number * 15).save(shots / f"shot_{number:04d}.png")
+    cancelled, resumed = blender.run(tmp_path, [f"stylize_folder_then_cancel:{shots}", f"stylize_folder:{shots}"])["runs"]
+
+    done = cancelled["stylised"]
+    assert 1 <= done < count and cancelled["failed"] == 0, cancelled
+    assert f"{count - done} not stylised (cancelled)" in cancelled["summary"]
+    assert (resumed["stylised"], resumed["kept"], resumed["failed"]) == (count - done, done, 0), resumed
+    stylised = tmp_path / "out" / "stylised"
+    assert names(stylised) == [f"{n:04d}.png" for n in range(count)]
+    assert not [p for p in stylised.iterdir() if p.name.startswith(".")]  # no temporary file left behind
