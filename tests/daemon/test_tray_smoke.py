@@ -1,6 +1,7 @@
 """Smoke run of `styleswap-backend --tray` on a virtual X display with a real system tray (trayer).
 
-Skipped, with the reason, where Xvfb, trayer, ImageMagick's `import`, xwininfo or pystray are missing.
+The X tools come from Debian's packages, installed here when missing and allowed (root with apt-get); the test is
+skipped, with the reason, where they or pystray cannot be had.
 Set STYLESWAP_TRAY_SCREENSHOT=docs/tray.png to keep the screenshot.
 """
 
@@ -18,13 +19,26 @@ from daemon_helpers import SLOW, picture, spawn, to_image
 from styleswap.client import Client, wait_until_ready
 from styleswap.tray import STATE_COLOURS
 
-TOOLS = ("Xvfb", "trayer", "import", "xwininfo")
-missing = [tool for tool in TOOLS if shutil.which(tool) is None] + ([] if importlib.util.find_spec("pystray") else ["pystray"])
-pytestmark = pytest.mark.skipif(bool(missing), reason=f"tray smoke test needs {', '.join(missing)} (apt-get install xvfb trayer imagemagick x11-utils; pip install pystray)")
+TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "import": "imagemagick", "xwininfo": "x11-utils"}
+
+
+def _missing() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None] + ([] if importlib.util.find_spec("pystray") else ["pystray"])
+
+
+@pytest.fixture(scope="module")
+def x_tools() -> None:
+    packages = [TOOLS[tool] for tool in _missing() if tool in TOOLS]
+    if packages and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env, capture_output=True, timeout=900)
+    if missing := _missing():
+        pytest.skip(f"tray smoke test needs {', '.join(missing)} (apt-get install xvfb trayer imagemagick x11-utils; pip install pystray)")
 
 
 @pytest.fixture
-def display(tmp_path):
+def display(tmp_path, x_tools):
     """A fresh Xvfb (it reports its display number once it accepts clients) with trayer docked on top."""
     read, write = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "320x64x24", "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
