@@ -21,6 +21,8 @@ MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it
 Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: outputs get the permissions a plain open() would give, not mkstemp's 0600
 
 
 @dataclass
@@ -97,6 +99,7 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
                 writer.write(out, pixels.reshape(height, width * channels))
             else:
                 Image.fromarray(pixels).save(out, format=Image.registered_extensions()[suffix], **_save_options(suffix))
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

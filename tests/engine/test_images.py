@@ -24,6 +24,8 @@ def test_rgba_8bit_round_trip_is_exact(chelsea, tmp_path):
     assert np.array_equal(picture.alpha, pixels[:, :, 3])
     save_image(picture, tmp_path / "out.png")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
+    (tmp_path / "plain").write_bytes(b"")
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777  # not mkstemp's 0600
 
 
 def test_rgba_16bit_png_keeps_16_bits(chelsea, tmp_path):
