@@ -1,21 +1,30 @@
-"""``styleswap bench``: stage timings on this machine, with the swap's GFLOP/s beside the machine's matmul GFLOP/s."""
+"""``styleswap bench``: per-stage timings on this machine, next to its own matmul speed and the paper's dense baseline.
+
+Sizes run in ascending order in one process; the peak memory column is the process's peak so far (it includes
+the smaller sizes), which makes it an upper bound for each size.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from typing import Callable
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 
+from styleswap.approx_match import match_approx, projection
+from styleswap.baseline import dense_swap
 from styleswap.images import Picture
 from styleswap.optimize import invert_by_optimisation
 from styleswap.stylize import Engine, Options
 from styleswap.swap import match, prepare_style, swap
+
+DENSE_LIMIT = 2**31  # bytes of score map above which the dense baseline is not run (it would swap or fail)
 
 
 def machine() -> dict[str, str | int]:
@@ -44,58 +53,90 @@ def matmul_gflops(device: torch.device, repeat: int = 5) -> float:
     """Float32 GEMM throughput at the swap's inner dimension (256 channels x 3 x 3 = 2304)."""
     a = torch.rand(4096, 2304, device=device)
     b = torch.rand(2304, 4096, device=device)
-    seconds = median_seconds(lambda: a @ b, device, repeat)
-    return 2 * 4096 * 2304 * 4096 / seconds / 1e9
+    return 2 * 4096 * 2304 * 4096 / median_seconds(lambda: a @ b, device, repeat) / 1e9
 
 
-def run(content: Picture, style: Picture, size: int, iters: int, device: str, repeat: int) -> dict:
-    engine = Engine(device)
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _score_sum(content: torch.Tensor, style, indices: torch.Tensor) -> float:
+    patches = F.unfold(content, style.patch_size)[0].t()
+    return float((patches * style.normalised[indices.view(-1)]).sum())
+
+
+def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters: int, repeat: int) -> dict:
     options = Options(max_size=size, style_size=size, iters=iters)
     dev = engine.device
     rgb, _ = engine.working_image(content, size, options)
     style_rgb, _ = engine.working_image(style, size, options)
     features = engine.encode(rgb, options)
-    patches = prepare_style(engine.encode(style_rgb, options), options.patch_size)
+    style_features = engine.encode(style_rgb, options)
+    patches = prepare_style(style_features, options.patch_size)
+    projection(patches)  # part of the cached style, like the patches themselves
     positions = (features.shape[2] - 2) * (features.shape[3] - 2)
     flops = 2 * positions * patches.count * patches.normalised.shape[1]
-    target = swap(features, patches)
-    timings = {
+    exact, fast = match(features, patches), match_approx(features, patches)
+    seconds = {
         "encode": median_seconds(lambda: engine.encode(rgb, options), dev, repeat),
-        "match": median_seconds(lambda: match(features, patches), dev, repeat),
-        "swap": median_seconds(lambda: swap(features, patches), dev, repeat),
-        "reconstruct_optim": median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target, rgb, iters), dev, max(1, repeat // 3)),
+        "match_exact": median_seconds(lambda: match(features, patches), dev, repeat),
+        "match_fast": median_seconds(lambda: match_approx(features, patches), dev, repeat),
+        "reconstruct_invnet": median_seconds(lambda: engine.decode(swap(features, patches), options), dev, repeat),
     }
+    report = {"size": size, "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}
+    if positions * patches.count * 4 <= DENSE_LIMIT:
+        _, dense_index = dense_swap(features, style_features, options.patch_size)
+        report["dense_equal"] = bool(torch.equal(dense_index, exact))
+        seconds["swap_dense_baseline"] = median_seconds(lambda: dense_swap(features, style_features, options.patch_size), dev, max(1, repeat // 2))
+        seconds["swap_exact"] = median_seconds(lambda: swap(features, patches), dev, repeat)
+    if iters:
+        target = swap(features, patches)
+        seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target, rgb, iters), dev, 1)
+    cached = Options(max_size=size, style_size=size)
+    seconds["end_to_end_invnet_cached_style"] = median_seconds(lambda: engine.stylize(content, patches, cached), dev, repeat)
+    report.update(
+        seconds=seconds,
+        swap_gflop=flops / 1e9,
+        match_gflops=flops / seconds["match_exact"] / 1e9,
+        fast_agreement=float((exact == fast).float().mean()),
+        fast_score_ratio=_score_sum(features, patches, fast) / _score_sum(features, patches, exact),
+        peak_rss_mb=_peak_rss_mb(),
+    )
+    return report
+
+
+def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: str, repeat: int) -> dict:
+    engine = Engine(device)
     return {
         "machine": machine(),
-        "device": str(dev),
-        "content": list(rgb.shape[-2:][::-1]),
-        "style": list(style_rgb.shape[-2:][::-1]),
+        "device": str(engine.device),
+        "matmul_gflops": matmul_gflops(engine.device),
         "optim_iters": iters,
-        "seconds": timings,
-        "swap_gflop": flops / 1e9,
-        "match_gflops": flops / timings["match"] / 1e9,
-        "matmul_gflops": matmul_gflops(dev),
+        "sizes": [run_size(engine, content, style, size, iters, repeat) for size in sorted(sizes)],
     }
 
 
 def table(report: dict) -> str:
     m = report["machine"]
+    stages = list(dict.fromkeys(stage for row in report["sizes"] for stage in row["seconds"]))
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}",
-        f"content {report['content'][0]}x{report['content'][1]}, style {report['style'][0]}x{report['style'][1]}, medians",
+        f"float32 matmul: {report['matmul_gflops']:.1f} GFLOP/s; medians in seconds; optimisation {report['optim_iters']} steps",
         "",
-        "| stage | seconds |",
-        "|---|---|",
+        "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul) | fast: speed-up, agreement, score | dense / exact swap | peak RSS MB |",
+        "|---" * (len(stages) + 7) + "|",
     ]
-    lines += [f"| {name} | {seconds:.3f} |" for name, seconds in report["seconds"].items()]
-    lines += [
-        "",
-        f"swap matching: {report['swap_gflop']:.1f} GFLOP at {report['match_gflops']:.1f} GFLOP/s; "
-        f"float32 matmul on this machine: {report['matmul_gflops']:.1f} GFLOP/s "
-        f"({100 * report['match_gflops'] / report['matmul_gflops']:.0f} %)",
-    ]
+    for row in report["sizes"]:
+        s = row["seconds"]
+        cells = [f"{s[stage]:.3f}" if stage in s else "-" for stage in stages]
+        dense = f"{s['swap_dense_baseline'] / s['swap_exact']:.1f}x ({'identical' if row['dense_equal'] else 'DIFFERENT'})" if "swap_dense_baseline" in s else "-"
+        lines.append(
+            f"| {row['size']} | {row['content'][0]}x{row['content'][1]} | {row['style_patches']} | " + " | ".join(cells) + " | "
+            f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / report['matmul_gflops']:.0f} %) | "
+            f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {row['peak_rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(report, indent=2, default=lambda o: float(o) if isinstance(o, np.floating) else str(o))
+    return json.dumps(report, indent=2)

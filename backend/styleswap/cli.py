@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
     bench.add_argument("content", help="content image")
     bench.add_argument("style", help="style image")
-    bench.add_argument("--size", type=int, default=512, help="longest side of content and style")
+    bench.add_argument("--sizes", default="512", help="comma-separated longest sides of content and style")
     bench.add_argument("--iters", type=int, default=100, help="optimisation steps timed")
     bench.add_argument("--repeat", type=int, default=5, help="timed runs per stage (medians are reported)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
@@ -215,7 +215,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    report = bench.run(load_image(args.content), load_image(args.style), args.size, args.iters, args.device, args.repeat)
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        raise StyleSwapError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
+    report = bench.run(load_image(args.content), load_image(args.style), sizes, args.iters, args.device, args.repeat)
     print(bench.table(report))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))

@@ -1,0 +1,19 @@
+import json
+import subprocess
+import sys
+
+
+def test_bench_reports_every_stage(models, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "styleswap", "bench", "examples/chelsea.jpg", "examples/ink_splat.png", "--sizes", "64,96", "--iters", "2",
+         "--repeat", "1", "--device", "cpu", "--json", tmp_path / "bench.json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert [row["size"] for row in report["sizes"]] == [64, 96]
+    row = report["sizes"][1]
+    assert row["dense_equal"] is True  # the paper's conv/argmax/transposed-conv picks the same patches
+    assert {"encode", "match_exact", "match_fast", "swap_dense_baseline", "reconstruct_invnet", "reconstruct_optim"} <= set(row["seconds"])
+    assert 0.9 < row["fast_score_ratio"] <= 1.0 + 1e-6 and report["matmul_gflops"] > 0
+    assert "| 96 |" in run.stdout and "identical" in run.stdout
