@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=int, default=512, help="longest side of contents and styles")
     ev.add_argument("--methods", default="invnet,optim", help="comma-separated methods to score")
     ev.add_argument("--iters", type=int, default=100, help="optimisation steps")
+    ev.add_argument("--match", choices=MATCHES, default="exact", help="patch matching for the targets (exact by default: the paper's)")
     ev.add_argument("--compare-decoder", help="also score a WCT relu3_1 decoder (.safetensors), for comparison")
     ev.add_argument("--sheet", help="write a contact sheet PNG of the first pairs")
     ev.add_argument("--json", help="write all objectives and timings to this JSON file")
@@ -233,11 +234,11 @@ def _eval(args: argparse.Namespace) -> int:
         raise StyleSwapError(f"unknown methods {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(METHODS)}")
     data = Path(args.data)
     engine = Engine(args.device)
-    options = Options(method="optim", max_size=args.size, style_size=args.size, iters=args.iters)
+    options = Options(method="optim", max_size=args.size, style_size=args.size, iters=args.iters, match=args.match)
     compare = Path(args.compare_decoder) if args.compare_decoder else None
     contents, styles = evaluate.images_in(data / "content", args.contents), evaluate.images_in(data / "style", args.styles)
     scores = evaluate.evaluate(engine, contents, styles, methods, options, compare, Path(args.sheet) if args.sheet else None, log=lambda line: print(line, file=sys.stderr))
-    print(f"{len(contents)} contents x {len(styles)} styles at {args.size} px on {engine.device}, optim {args.iters} steps")
+    print(f"{len(contents)} contents x {len(styles)} styles at {args.size} px on {engine.device}, {args.match} matching, optim {args.iters} steps")
     print(evaluate.table(scores))
     if args.json:
         Path(args.json).write_text(json.dumps({name: vars(s) for name, s in scores.items()}, indent=2))
