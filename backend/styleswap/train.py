@@ -220,17 +220,18 @@ def plot_runs(logs: list[Path], labels: list[str], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for log, label in zip(logs, labels):
+    for run, (log, label) in enumerate(zip(logs, labels)):
+        colour = f"C{run}"
         with open(log) as f:
             rows = list(csv.DictReader(f))
         steps = np.array([int(r["step"]) for r in rows])
         loss = np.array([float(r["loss"]) for r in rows])
         window = max(1, len(loss) // 50)
-        left.plot(steps[window - 1 :], np.convolve(loss, np.ones(window) / window, mode="valid"), label=label)
+        left.plot(steps[window - 1 :], np.convolve(loss, np.ones(window) / window, mode="valid"), colour, label=label)
         val = [r for r in rows if r["val_real"]]
         vsteps = [int(r["step"]) for r in val]
-        right.plot(vsteps, [float(r["val_swapped"]) for r in val], label=f"{label}: swapped latents")
-        right.plot(vsteps, [float(r["val_real"]) for r in val], "--", label=f"{label}: real latents")
+        right.plot(vsteps, [float(r["val_swapped"]) for r in val], colour, marker="o", label=f"{label}: swapped latents")
+        right.plot(vsteps, [float(r["val_real"]) for r in val], colour, linestyle="--", label=f"{label}: real latents")
     left.set(title="training loss (moving average)", xlabel="step", ylabel="loss", yscale="log")
     right.set(title="validation: ‖Φ(D(z)) − z‖² / ‖z‖²", xlabel="step", yscale="log")
     left.legend()
