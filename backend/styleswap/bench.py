@@ -77,11 +77,12 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     positions = (features.shape[2] - 2) * (features.shape[3] - 2)
     flops = 2 * positions * patches.count * patches.normalised.shape[1]
     exact, fast = match(features, patches), match_approx(features, patches)
+    target = swap(features, patches)
     seconds = {
         "encode": median_seconds(lambda: engine.encode(rgb, options), dev, repeat),
         "match_exact": median_seconds(lambda: match(features, patches), dev, repeat),
         "match_fast": median_seconds(lambda: match_approx(features, patches), dev, repeat),
-        "reconstruct_invnet": median_seconds(lambda: engine.decode(swap(features, patches), options), dev, repeat),
+        "reconstruct_invnet": median_seconds(lambda: engine.decode(target, options), dev, repeat),
     }
     report = {"size": size, "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}
     if positions * patches.count * 4 <= DENSE_LIMIT:
@@ -90,7 +91,6 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         seconds["swap_dense_baseline"] = median_seconds(lambda: dense_swap(features, style_features, options.patch_size), dev, max(1, repeat // 2))
         seconds["swap_exact"] = median_seconds(lambda: swap(features, patches), dev, repeat)
     if iters:
-        target = swap(features, patches)
         seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target, rgb, iters), dev, 1)
     cached = Options(max_size=size, style_size=size)
     seconds["end_to_end_invnet_cached_style"] = median_seconds(lambda: engine.stylize(content, patches, cached), dev, repeat)
