@@ -191,7 +191,7 @@ def _stylize(args: argparse.Namespace) -> int:
 
 def _progress_bar(name: str, quiet: bool):
     bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-    weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}
+    weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}  # (start, span) in percent: 0-5, 5-15, 15-100
 
     def report(stage: str, fraction: float) -> None:
         start, span = weights[stage]
