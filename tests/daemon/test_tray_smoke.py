@@ -1,7 +1,8 @@
 """Smoke run of `styleswap-backend --tray` on a virtual X display with a real system tray (trayer).
 
-The X tools come from Debian's packages, installed here when missing and allowed (root with apt-get); the test is
-skipped, with the reason, where they or pystray cannot be had.
+It runs where pystray is installed (`pip install -e '.[test,tray]'`; not in CI, where trayer's start-up proved
+flaky under load); the X tools come from Debian's packages, installed here when missing and allowed (root with
+apt-get). Otherwise it is skipped with the reason.
 Set STYLESWAP_TRAY_SCREENSHOT=docs/tray.png to keep the screenshot.
 """
 
