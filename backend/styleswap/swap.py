@@ -30,7 +30,7 @@ class StylePatches:
     patch_size: int
     stride: int
     grid_width: int  # style patches per row: patch n sits at (n // grid_width, n % grid_width) * stride
-    projection: Projection | None = None  # made on first approximate match, then kept with the style
+    clusters: Clusters | None = None  # made on first approximate match, then kept with the style
 
     @property
     def count(self) -> int:
@@ -38,16 +38,26 @@ class StylePatches:
 
     @property
     def nbytes(self) -> int:
-        tensors = [self.features, self.normalised] + ([self.projection.basis, self.projection.style] if self.projection else [])
+        tensors = [self.features, self.normalised] + ([self.clusters.centroids, self.clusters.order, self.clusters.rows] if self.clusters else [])
         return sum(t.nelement() * t.element_size() for t in tensors)
+
+    def patch_numbers(self, rows: torch.Tensor) -> torch.Tensor:
+        """The patch held by each row of ``normalised`` (rows are regrouped by cluster once clusters exist)."""
+        return rows if self.clusters is None else self.clusters.order[rows]
+
+    def filters(self, patches: torch.Tensor) -> torch.Tensor:
+        """The normalised patches with these patch numbers."""
+        return self.normalised[patches if self.clusters is None else self.clusters.rows[patches]]
 
 
 @dataclass
-class Projection:
-    """The style patches in a low-dimensional basis, for shortlisting candidates cheaply."""
+class Clusters:
+    """The style patches grouped by direction, for approximate matching; ``normalised`` is stored cluster by cluster."""
 
-    basis: torch.Tensor  # (C*k*k, d) leading right singular vectors of the normalised style patches
-    style: torch.Tensor  # (N, d) the normalised style patches in that basis
+    centroids: torch.Tensor  # (clusters, C*k*k) unit-norm cluster centres
+    bounds: list[int]  # cluster c holds rows bounds[c]:bounds[c + 1] of the normalised patches
+    order: torch.Tensor  # (N,) the patch number of each row
+    rows: torch.Tensor  # (N,) the row of each patch number
 
 
 def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) -> StylePatches:
@@ -97,7 +107,7 @@ def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAU
                 better = score > best_score
                 best_score = torch.where(better, score, best_score)
                 best_index[:] = torch.where(better, index + n0, best_index)
-    return best.view(rows, cols)
+    return style.patch_numbers(best).view(rows, cols)
 
 
 Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]
@@ -129,7 +139,7 @@ def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: 
 def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match) -> torch.Tensor:
     """Style-swapped activations Φss with the shape of ``content`` (1, C, H, W).
 
-    ``matcher`` is ``match`` (exhaustive, exact) or ``approx_match.match_approx`` (shortlist and re-rank).
+    ``matcher`` is ``match`` (exhaustive, exact) or ``approx_match.match_approx`` (probe the closest clusters).
 
     With a stride above 1 the content map is reflection-padded on the right and bottom so patches tile it to the
     edge, then cropped back.

@@ -177,6 +177,8 @@ class Trainer:
         config = self.config
         log = self.out / "losses.csv"
         fresh = self.step == 0 or not log.exists()
+        if not fresh:
+            _truncate_log(log, self.step)
         with open(log, "w" if fresh else "a", newline="") as f:
             writer = csv.writer(f)
             if fresh:
@@ -206,6 +208,17 @@ class Trainer:
             bar.close()
         plot_runs([log], [self.out.name], self.out / "losses.png")
         return self.out / "inverse.safetensors"
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint being resumed, so the continued run does not log those steps twice."""
+    with open(log, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
+    tmp = log.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+    tmp.replace(log)
 
 
 def _device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from styleswap.approx_match import match_approx, projection
+from styleswap.approx_match import clusters, match_approx
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
 from styleswap.swap import match, prepare_style
@@ -19,7 +19,7 @@ def features(models, astronaut, chelsea):
 
 def _scores(content, style, indices):
     patches = F.unfold(content, 3)[0].t()
-    return (patches * style.normalised[indices.view(-1)]).sum(1)
+    return (patches * style.filters(indices.view(-1))).sum(1)
 
 
 def test_fast_matching_is_close_to_exact_on_real_features(features):
@@ -31,18 +31,22 @@ def test_fast_matching_is_close_to_exact_on_real_features(features):
     assert 0.99 < score_ratio <= 1.0 + 1e-6
 
 
-def test_full_shortlist_is_exact(features):
+def test_probing_every_cluster_is_exact(features):
     content, style = features
-    small = prepare_style(style.features[None, :, :12, :12])  # 100 patches, all of them on the shortlist
-    assert torch.equal(match_approx(content, small, shortlist=100), match(content, small))
+    small = prepare_style(style.features[None, :, :12, :12])  # 100 patches in 20 clusters
+    assert torch.equal(match_approx(content, small, probes=100), match(content, small))
 
 
-def test_projection_is_kept_with_the_style(features):
-    style = prepare_style(features[1].features[None])  # fresh: no projection yet
-    before = style.nbytes
-    first = projection(style)
-    assert projection(style) is first
-    assert first.basis.shape == (2304, 64) and style.nbytes > before
+def test_clusters_are_kept_with_the_style_and_partition_it(features):
+    style = prepare_style(features[1].features[None])  # fresh: no clusters yet
+    before, original, exact = style.nbytes, style.normalised.clone(), match(features[0], style)
+    first = clusters(style)
+    assert clusters(style) is first
+    assert first.centroids.shape[0] == round(2 * style.count**0.5) and first.bounds[-1] == style.count
+    assert all(a < b for a, b in zip(first.bounds, first.bounds[1:]))  # no empty cluster is probed
+    assert torch.equal(style.normalised, original[first.order]) and torch.equal(style.filters(torch.arange(style.count)), original)
+    assert torch.equal(match(features[0], style), exact)  # exact matching names the same patches after regrouping
+    assert style.nbytes > before
 
 
 def test_auto_uses_fast_matching_only_for_large_cpu_work(models):

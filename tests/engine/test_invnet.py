@@ -54,7 +54,8 @@ def test_damaged_invnet_weights_are_a_clear_error(tmp_path):
 
 
 def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, astronaut):
-    """Three steps of the real recipe on a tiny folder, then a resume that continues the step count and the CSV."""
+    """Three steps of the real recipe on a tiny folder, then a resume that continues the step count and the CSV
+    (dropping what was logged after the checkpoint)."""
     for folder, image in (("photos", chelsea), ("paintings", astronaut)):
         (tmp_path / folder).mkdir()
         for i in range(24):  # enough that the hash split leaves training and validation images
@@ -63,6 +64,8 @@ def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, a
     common = ["--photos", tmp_path / "photos", "--paintings", tmp_path / "paintings", "--out", out, "--size", "64", "--device", "cpu", "--checkpoint-every", "3", "--val-every", "3"]
     first = subprocess.run([sys.executable, "-m", "styleswap", "train-inverse", "--steps", "3", *map(str, common)], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
+    with open(out / "losses.csv", "a") as f:  # a step logged after the last checkpoint, as when a run is killed
+        f.write("4,0.5,,,1e-3,1.0\n")
     second = subprocess.run(
         [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "6", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
         capture_output=True, text=True, timeout=600,
