@@ -154,3 +154,13 @@ def test_cancel_by_job_id_from_another_thread(client):
     with pytest.raises(DaemonError) as caught:
         client.cancel(job_ids[0])
     assert caught.value.code == "unknown_job"
+
+
+def test_the_style_cache_counts_the_clusters_fast_matching_adds(client):
+    content, style = to_image(picture(32, 32, 3, seed=21)), to_image(picture(32, 32, 3, seed=22))
+    client.stylize(content, style, {**TINY, "match": "exact"})
+    before = client.hello()["engine"]["memory"]["style_cache_bytes"]
+    client.stylize(content, style, {**TINY, "match": "fast"})  # the same prepared style, now clustered
+    extra = client.hello()["engine"]["memory"]["style_cache_bytes"] - before
+    centres, rest = divmod(extra - 2 * 36 * 8, 256 * 9 * 4)  # 36 patches: order and rows (int64), then the centres
+    assert rest == 0 and 1 <= centres <= 12  # at most 2·√36 clusters

@@ -160,16 +160,15 @@ class Worker(threading.Thread):
 
     def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
         engine = self._engine(device)
-        result = engine.stylize(picture, self._style(engine, task.job, options), options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        key, patches = self._style(engine, task.job, options)
+        result = engine.stylize(picture, patches, options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
         self._note_encoder(engine, options)
         if options.method != "optim":
             self._note_inverse(engine)
         return result
 
-    def _style(self, engine: Engine, job: Job, options: Options) -> StylePatches:
+    def _style(self, engine: Engine, job: Job, options: Options) -> tuple[tuple, StylePatches]:
         key = (job.style_id, str(engine.device), options.style_key())
         patches = self._styles.get(key)
-        if patches is None:
-            patches = engine.prepare_style(Picture.from_array(job.style), options)
-            self._styles.put(key, patches, patches.nbytes)
-        return patches
+        return key, patches if patches is not None else engine.prepare_style(Picture.from_array(job.style), options)
