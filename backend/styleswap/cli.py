@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--encoder", choices=tuple(PROFILES), default=defaults.encoder, help="VGG-19 weight profile")
     run.add_argument("--layer", choices=LAYERS, default=defaults.layer, help="encoder layer to swap at")
     run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (probe the closest clusters of style patches), auto (fast on a CPU for large inputs)")
-    run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching, in MB")
+    run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching bands and image tiles, in MB (default: a share of the free memory, at most 512 on a CPU)")
     run.add_argument("--device", choices=DEVICES, default="auto")
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")

@@ -9,6 +9,10 @@ import torch
 from styleswap.errors import StyleSwapError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MB = 2**20
+# (share of the free memory, floor, ceiling): beyond 512 MB a CPU gains nothing from bigger bands and tiles, a GPU
+# gains fewer launches up to a few GB; the floor keeps chunks big enough to run at full speed
+_BUDGET = {"cpu": (1 / 8, 64 * MB, 512 * MB), "cuda": (1 / 4, 64 * MB, 4096 * MB), "mps": (1 / 8, 64 * MB, 1024 * MB)}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -28,3 +32,21 @@ def elapsed(since: float, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - since
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes the device can still hand out (None when it cannot tell): the GPU's free memory, or the OS's MemAvailable."""
+    try:
+        if device.type == "cuda":
+            return torch.cuda.mem_get_info(device)[0]
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (RuntimeError, OSError, StopIteration, ValueError):  # no driver, no /proc (macOS, Windows)
+        return None
+
+
+def default_memory_budget(device: torch.device) -> int:
+    """Working memory for matching bands and tiles when the user sets none: a share of what is free, within bounds."""
+    share, floor, ceiling = _BUDGET[device.type]
+    free = free_memory(device)
+    return ceiling if free is None else int(min(ceiling, max(floor, free * share)))

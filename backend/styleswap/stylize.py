@@ -12,14 +12,14 @@ import torch.nn.functional as F
 
 from styleswap.approx_match import match_approx
 from styleswap.color import keep_content_colour
-from styleswap.devices import elapsed, pick_device
+from styleswap.devices import default_memory_budget, elapsed, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
-from styleswap.swap import DEFAULT_MEMORY_BUDGET, Matcher, StylePatches, match, prepare_style, swap
+from styleswap.swap import Matcher, StylePatches, match, prepare_style, swap
 from styleswap.tiling import run_tiled
 from styleswap.weights import PROFILES
 
@@ -57,7 +57,7 @@ class Options:
     seed: int = 0
     encoder: str = "vgg19-normalised"
     layer: str = "relu3_1"
-    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    memory_budget: int | None = None  # bytes for matching bands and tiles; None: from the device's free memory
     match: str = "auto"
 
     def validate(self) -> None:
@@ -68,6 +68,8 @@ class Options:
         minimum = {"patch_size": 1, "stride": 1, "num_swap": 1, "max_size": MIN_SIDE, "style_size": MIN_SIDE, "iters": 1, "memory_budget": 2**20}
         for name, low in minimum.items():
             value = getattr(self, name)
+            if name == "memory_budget" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise StyleSwapError(f"{name.replace('_', '-')} must be a whole number of at least {low}, not {value!r}")
         if self.stride > self.patch_size:
@@ -131,12 +133,15 @@ class Engine:
         """Activations of a (1, 3, H, W) image whose sides are multiples of the encoder stride, in tiles when large."""
         encoder = self.encoder(options)
         with torch.no_grad():
-            return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(options.memory_budget), ENCODER_HALO, encoder.stride)
+            return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride)
 
     def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
         """The inverse network's image for relu3_1 activations, in tiles when large."""
         with torch.no_grad():
-            return run_tiled(_channels_last(self.inverse()), features, 4, tile_side(options.memory_budget) // 4, DECODER_HALO, 1)
+            return run_tiled(_channels_last(self.inverse()), features, 4, tile_side(self.memory_budget(options)) // 4, DECODER_HALO, 1)
+
+    def memory_budget(self, options: Options) -> int:
+        return options.memory_budget or default_memory_budget(self.device)
 
     def working_image(self, picture: Picture, limit: int, options: Options) -> tuple[torch.Tensor, tuple[int, int]]:
         """The picture on the device, scaled to fit ``limit`` and padded for the encoder; with the size to crop back."""
@@ -165,7 +170,7 @@ class Engine:
         target = content_features
         matcher = self.matcher(options, content_features, patches)
         for i in range(options.num_swap):
-            target = swap(target, patches, options.memory_budget, matcher)
+            target = swap(target, patches, self.memory_budget(options), matcher)
             report("swap", (i + 1) / options.num_swap)
         if options.strength < 1.0:
             target = options.strength * target + (1.0 - options.strength) * content_features

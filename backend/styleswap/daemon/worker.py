@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from styleswap.devices import default_memory_budget
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options, Result
@@ -44,7 +45,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, options: Options) -> tuple[Result, list[str]]:
     """`run(device, options)`, retried on out-of-memory with a 4x and 16x smaller matching budget, then on
     the CPU if `device` is not already the CPU; returns the result and the warnings for the reply."""
-    budgets = [options.memory_budget]
+    budgets = [options.memory_budget or default_memory_budget(torch.device(device))]
     for _ in range(_SMALLER_TRIES):
         budgets.append(max(MIN_MEMORY_BUDGET, budgets[-1] // _SHRINK))
     warnings: list[str] = []

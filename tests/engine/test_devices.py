@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from styleswap import devices
+from styleswap.devices import MB, default_memory_budget, free_memory, pick_device
+from styleswap.errors import StyleSwapError
+from styleswap.stylize import Engine, Options
+
+CPU = torch.device("cpu")
+
+
+def test_free_memory_is_what_the_os_reports_as_available():
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    assert abs(free_memory(CPU) - available) < 512 * MB  # read a moment apart on a busy machine
+
+
+@pytest.mark.parametrize(("free", "budget"), [(100 * 2**30, 512 * MB), (2 * 2**30, 256 * MB), (100 * MB, 64 * MB), (None, 512 * MB)])
+def test_default_budget_is_an_eighth_of_free_memory_within_bounds(monkeypatch, free, budget):
+    monkeypatch.setattr(devices, "free_memory", lambda device: free)
+    assert default_memory_budget(CPU) == budget
+
+
+def test_engine_uses_the_default_only_when_the_user_sets_none(models, monkeypatch):
+    monkeypatch.setattr(devices, "free_memory", lambda device: 2 * 2**30)
+    engine = Engine("cpu")
+    assert engine.memory_budget(Options()) == 256 * MB
+    assert engine.memory_budget(Options(memory_budget=3 * MB)) == 3 * MB
+    with pytest.raises(StyleSwapError, match="memory-budget"):
+        Options(memory_budget=1000).validate()
+
+
+def test_asking_for_an_absent_device_is_an_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(StyleSwapError, match="not available"):
+        pick_device("cuda")
