@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=TrainConfig.steps)
     train.add_argument("--size", type=int, default=TrainConfig.size, help="training crop side in pixels")
     train.add_argument("--lr", type=float, default=TrainConfig.lr)
+    train.add_argument("--anneal", type=int, default=TrainConfig.anneal, metavar="STEPS", help="let the learning rate fall linearly to zero over the last STEPS steps")
     train.add_argument("--tv", type=float, default=TrainConfig.tv)
     train.add_argument("--no-augment", dest="augment", action="store_false", help="real activations only (the ablation)")
     train.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -207,8 +208,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after hours of training
         raise StyleSwapError("train-inverse plots its losses with matplotlib: pip install 'styleswap[train]'")
-    if config.steps < 1 or config.size < 32 or config.size % 4:
-        raise StyleSwapError("--steps must be positive and --size a multiple of 4 of at least 32")
+    if config.steps < 1 or config.size < 32 or config.size % 4 or not 0 <= config.anneal <= config.steps:
+        raise StyleSwapError("--steps must be positive, --size a multiple of 4 of at least 32 and --anneal between 0 and --steps")
     device = pick_device(args.device)
     trainer = Trainer(config, load_encoder(args.encoder, device=device), device, args.resume)
     print(trainer.run())

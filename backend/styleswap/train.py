@@ -40,6 +40,7 @@ class TrainConfig:
     size: int = 256
     lr: float = 1e-3
     lr_decay: float = 1e-4
+    anneal: int = 0  # final steps over which the learning rate falls linearly to zero (0: the paper's decay only)
     tv: float = 1.0
     augment: bool = True
     seed: int = 0
@@ -114,11 +115,19 @@ class Trainer:
         self.encoder = encoder.to(memory_format=torch.channels_last)
         self.net = InverseNet().to(device, memory_format=torch.channels_last)
         self.optimiser = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, lambda t: 1.0 / (1.0 + config.lr_decay * t))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, self._lr_factor)
         self.step = 0
         if resume:
             self._resume(Path(resume))
         self.validation = self._validation_batch()
+
+    def _lr_factor(self, step: int) -> float:
+        """The paper's lr / (1 + decay·t), times a linear fall to zero over the last ``anneal`` steps.
+
+        The factor is a function of the step alone, so a resumed run may add or change the annealing."""
+        config = self.config
+        fall = min(1.0, (config.steps - step) / config.anneal) if config.anneal else 1.0
+        return fall / (1.0 + config.lr_decay * step)
 
     def _resume(self, path: Path) -> None:
         if not path.is_file():

@@ -67,12 +67,14 @@ def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, a
     with open(out / "losses.csv", "a") as f:  # a step logged after the last checkpoint, as when a run is killed
         f.write("4,0.5,,,1e-3,1.0\n")
     second = subprocess.run(
-        [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "6", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
+        [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "6", "--anneal", "2", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert second.returncode == 0, second.stderr
     rows = list(csv.DictReader(open(out / "losses.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    lrs = [float(r["lr"]) for r in rows]  # the paper's decay, then the annealing added on resume: half, then zero
+    assert lrs[3] == pytest.approx(1e-3 / (1 + 4e-4)) and lrs[4] == pytest.approx(0.5e-3 / (1 + 5e-4), rel=1e-3) and lrs[5] == 0.0
     assert rows[2]["val_swapped"] and rows[5]["val_swapped"] and float(rows[5]["val_real"]) > 0
     assert (out / "losses.png").stat().st_size > 10_000
     assert load_inverse(out / "inverse.safetensors") is not None
