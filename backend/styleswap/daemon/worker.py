@@ -172,4 +172,7 @@ class Worker(threading.Thread):
     def _style(self, engine: Engine, job: Job, options: Options) -> tuple[tuple, StylePatches]:
         key = (job.style_id, str(engine.device), options.style_key())
         patches = self._styles.get(key)
-        return key, patches if patches is not None else engine.prepare_style(Picture.from_array(job.style), options)
+        if patches is None:  # cached now, so an out-of-memory retry reuses it
+            patches = engine.prepare_style(Picture.from_array(job.style), options)
+            self._styles.put(key, patches, patches.nbytes)
+        return key, patches
