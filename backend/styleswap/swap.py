@@ -64,21 +64,33 @@ def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) 
     """Cut style activations (1, C, H, W) into k x k patches and scale each to unit norm."""
     _check_geometry(features, patch_size, stride, "style")
     feats = features[0]
-    patches = F.unfold(features, patch_size, stride=stride)[0].t()  # (N, C*k*k)
+    patches = patch_rows(features, patch_size, stride)
     normalised = patches / (patches.norm(dim=1, keepdim=True) + _EPS)
     grid_width = (feats.shape[2] - patch_size) // stride + 1
-    return StylePatches(feats, normalised.contiguous(), patch_size, stride, grid_width)
+    return StylePatches(feats, normalised, patch_size, stride, grid_width)
+
+
+def patch_rows(features: torch.Tensor, patch_size: int, stride: int = 1) -> torch.Tensor:
+    """The k x k patches of (1, C, H, W) activations as contiguous rows (positions, k*k*C), row by row.
+
+    Each row lists the patch's k*k activation vectors in turn, so it is copied from channels-last features in runs
+    of C values: about 4x faster than ``F.unfold`` and its transpose. Style and content rows share this order, which
+    is all a correlation needs."""
+    pixels = features[0].permute(1, 2, 0)
+    windows = pixels.unfold(0, patch_size, stride).unfold(1, patch_size, stride)  # (rows, cols, C, k, k)
+    return windows.permute(0, 1, 3, 4, 2).reshape(-1, patch_size * patch_size * pixels.shape[2])
 
 
 def content_bands(content: torch.Tensor, patch_size: int, stride: int, per_position_bytes: int, memory_budget: int):
-    """Yield (first position, unfolded patches (positions, C*k*k)) for bands of whole patch rows within the budget."""
+    """Yield (first position, patch rows (positions, k*k*C)) for bands of whole patch rows within the budget."""
     k, s = patch_size, stride
     _, _, height, width = content.shape
     rows, cols = (height - k) // s + 1, (width - k) // s + 1
     band_rows = max(1, min(rows, memory_budget // (cols * per_position_bytes)))
+    content = content.contiguous(memory_format=torch.channels_last)
     for r0 in range(0, rows, band_rows):
         r1 = min(rows, r0 + band_rows)
-        yield r0 * cols, F.unfold(content[:, :, r0 * s : (r1 - 1) * s + k], k, stride=s)[0].t()
+        yield r0 * cols, patch_rows(content[:, :, r0 * s : (r1 - 1) * s + k], k, s)
 
 
 def grid_shape(content: torch.Tensor, style: StylePatches) -> tuple[int, int]:
@@ -108,6 +120,12 @@ def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAU
                 best_score = torch.where(better, score, best_score)
                 best_index[:] = torch.where(better, index + n0, best_index)
     return style.patch_numbers(best).view(rows, cols)
+
+
+def match_scores(content: torch.Tensor, style: StylePatches, indices: torch.Tensor) -> torch.Tensor:
+    """Correlation of each content patch with the normalised style patch it was given: what matching maximises,
+    so approximate matchers are judged by its sum against exact matching's."""
+    return (patch_rows(content, style.patch_size, style.stride) * style.filters(indices.view(-1))).sum(1)
 
 
 Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]

@@ -1,11 +1,10 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
-from styleswap.approx_match import clusters, match_approx
+from styleswap.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
-from styleswap.swap import match, prepare_style
+from styleswap.swap import match, match_scores, prepare_style
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +16,11 @@ def features(models, astronaut, chelsea):
     return engine.encode(content, options), prepare_style(engine.encode(style, options))
 
 
-def _scores(content, style, indices):
-    patches = F.unfold(content, 3)[0].t()
-    return (patches * style.filters(indices.view(-1))).sum(1)
-
-
 def test_fast_matching_is_close_to_exact_on_real_features(features):
     content, style = features
     exact, fast = match(content, style), match_approx(content, style)
     agreement = (exact == fast).float().mean().item()
-    score_ratio = (_scores(content, style, fast).sum() / _scores(content, style, exact).sum()).item()
+    score_ratio = (match_scores(content, style, fast).sum() / match_scores(content, style, exact).sum()).item()
     assert agreement > 0.8
     assert 0.99 < score_ratio <= 1.0 + 1e-6
 
@@ -42,7 +36,7 @@ def test_clusters_are_kept_with_the_style_and_partition_it(features):
     before, original, exact = style.nbytes, style.normalised.clone(), match(features[0], style)
     first = clusters(style)
     assert clusters(style) is first
-    assert first.centroids.shape[0] == round(2 * style.count**0.5) and first.bounds[-1] == style.count
+    assert first.centroids.shape[0] == round(CLUSTERS_PER_ROOT * style.count**0.5) and first.bounds[-1] == style.count
     assert all(a < b for a, b in zip(first.bounds, first.bounds[1:]))  # no empty cluster is probed
     assert torch.equal(style.normalised, original[first.order]) and torch.equal(style.filters(torch.arange(style.count)), original)
     assert torch.equal(match(features[0], style), exact)  # exact matching names the same patches after regrouping
