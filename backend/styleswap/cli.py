@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=TrainConfig.seed)
     train.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
     train.add_argument("--val-every", type=int, default=TrainConfig.val_every)
+    train.add_argument("--residual-blocks", type=int, default=TrainConfig.residual_blocks, metavar="N", help="residual blocks after the first conv; more than --resume weights have grows them")
     train.add_argument("--resume", help="checkpoint.pt to continue, or an inverse.safetensors to start from")
     train.add_argument("--device", choices=DEVICES, default="auto")
     train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
@@ -208,8 +209,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after hours of training
         raise StyleSwapError("train-inverse plots its losses with matplotlib: pip install 'styleswap[train]'")
-    if config.steps < 1 or config.size < 32 or config.size % 4 or not 0 <= config.anneal <= config.steps:
-        raise StyleSwapError("--steps must be positive, --size a multiple of 4 of at least 32 and --anneal between 0 and --steps")
+    if config.steps < 1 or config.size < 32 or config.size % 4 or not 0 <= config.anneal <= config.steps or config.residual_blocks < 0:
+        raise StyleSwapError("--steps must be positive, --size a multiple of 4 of at least 32, --anneal between 0 and --steps and --residual-blocks not negative")
     device = pick_device(args.device)
     trainer = Trainer(config, load_encoder(args.encoder, device=device), device, args.resume)
     print(trainer.run())

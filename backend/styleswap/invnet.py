@@ -1,9 +1,9 @@
 """The inverse network: relu3_1 activations back to an image in one forward pass.
 
 Mirror of the encoder (conv 256→128, ×2, 128→128, 128→64, ×2, 64→64, 64→3) with reflection padding and a sigmoid
-output. Unlike the paper's released model it has no instance normalisation: every output pixel then depends only
-on a fixed neighbourhood of activations, so tiles with a halo decode exactly like the whole image and results do
-not shift with the image size.
+output, optionally with residual blocks at the activations' resolution after the first conv. Unlike the paper's
+released model it has no instance normalisation: every output pixel then depends only on a fixed neighbourhood of
+activations, so tiles with a halo decode exactly like the whole image and results do not shift with the image size.
 """
 
 from __future__ import annotations
@@ -27,12 +27,28 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect")
 
 
+class Residual(nn.Module):
+    """x + conv(relu(conv(x))). The second conv starts at zero, so a network grown by a block computes exactly what
+    it did before and training continues from there instead of from scratch."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv_a, self.conv_b = _conv(channels, channels), _conv(channels, channels)
+        nn.init.zeros_(self.conv_b.weight)
+        nn.init.zeros_(self.conv_b.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_b(torch.relu(self.conv_a(x)))
+
+
 class InverseNet(nn.Sequential):
-    def __init__(self) -> None:
+    def __init__(self, residual_blocks: int = 0) -> None:
+        self.residual_blocks = residual_blocks
         super().__init__(
             OrderedDict(
                 conv3_1=_conv(256, 128),
                 relu3_1=nn.ReLU(inplace=True),
+                **{f"res{i}": Residual(128) for i in range(1, residual_blocks + 1)},
                 up2=nn.Upsample(scale_factor=2, mode="nearest"),
                 conv2_2=_conv(128, 128),
                 relu2_2=nn.ReLU(inplace=True),
@@ -45,6 +61,20 @@ class InverseNet(nn.Sequential):
                 out=nn.Sigmoid(),
             )
         )
+
+
+def residual_blocks_in(state: dict[str, torch.Tensor]) -> int:
+    return len({key.split(".")[0] for key in state if key.startswith("res")})
+
+
+def grow(net: InverseNet, state: dict[str, torch.Tensor]) -> None:
+    """Load weights with as many or fewer residual blocks than ``net`` has; the blocks they lack stay identities."""
+    have = residual_blocks_in(state)
+    if have > net.residual_blocks:
+        raise WeightsError(f"these weights have {have} residual blocks, more than the {net.residual_blocks} asked for")
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("res") for key in missing):
+        raise WeightsError(f"not inverse network weights: missing {missing}, unexpected {unexpected}")
 
 
 def bundled_weights() -> Path:
@@ -63,7 +93,7 @@ def load_inverse(path: str | os.PathLike | None = None, device: torch.device | s
         raise WeightsError(f"inverse network weights {path} not found; reinstall styleswap or use --method optim")
     try:
         state = {k: v.float() for k, v in load_file(str(path)).items()}
-        net = InverseNet()
+        net = InverseNet(residual_blocks_in(state))
         net.load_state_dict(state)
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise WeightsError(f"cannot load inverse network weights {path}: {exc}") from None

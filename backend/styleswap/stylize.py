@@ -29,7 +29,7 @@ AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this 
 INITS = ("content", "random")
 MIN_SIDE = 16
 ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
-DECODER_HALO = 6  # activation cells: the inverse network reaches about 2.5 cells
+DECODER_HALO = 8  # activation cells: the inverse network with two residual blocks reaches about 6.5 cells
 INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
 
 # Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to

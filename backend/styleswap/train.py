@@ -24,7 +24,7 @@ from tqdm import tqdm
 from styleswap.encoder import Encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES
-from styleswap.invnet import InverseNet, save_inverse
+from styleswap.invnet import InverseNet, grow, save_inverse
 from styleswap.metrics import total_variation
 from styleswap.swap import prepare_style, swap
 
@@ -48,6 +48,7 @@ class TrainConfig:
     val_every: int = 250
     val_images: int = 8
     patch_size: int = 3
+    residual_blocks: int = 0
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -113,7 +114,7 @@ class Trainer:
         self.rng = random.Random(config.seed)
         # channels-last convolutions run about 1.5x faster on CPU (oneDNN) and are no slower on CUDA
         self.encoder = encoder.to(memory_format=torch.channels_last)
-        self.net = InverseNet().to(device, memory_format=torch.channels_last)
+        self.net = InverseNet(config.residual_blocks).to(device, memory_format=torch.channels_last)
         self.optimiser = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, self._lr_factor)
         self.step = 0
@@ -132,8 +133,8 @@ class Trainer:
     def _resume(self, path: Path) -> None:
         if not path.is_file():
             raise StyleSwapError(f"cannot resume: {path} does not exist")
-        if path.suffix == ".safetensors":  # our exported weights: continue training them with a fresh optimiser
-            self.net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        if path.suffix == ".safetensors":  # our exported weights: continue training them (or grow them) with a fresh optimiser
+            grow(self.net, {k: v.float().to(self.device) for k, v in load_file(str(path)).items()})
             return
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.net.load_state_dict(state["net"])

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from styleswap.errors import StyleSwapError, WeightsError
 from styleswap.images import Picture
-from styleswap.invnet import InverseNet, bundled_weights, load_inverse
+from styleswap.invnet import InverseNet, bundled_weights, grow, load_inverse, save_inverse
 from styleswap.stylize import Engine, Options
 
 
@@ -37,6 +37,21 @@ def test_invnet_reconstructs_swapped_features(engine, chelsea, astronaut):
     assert result.objective < 0.8 * result.content_objective
     refined = engine.stylize(content, style, Options(method="invnet+optim", max_size=160, style_size=160, iters=10))
     assert refined.objective < result.objective  # the optimisation starts from the network's output and improves it
+
+
+def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
+    """Residual blocks added to trained weights start as identities, so training continues instead of restarting."""
+    small, grown = InverseNet(), InverseNet(2)
+    grow(grown, small.state_dict())
+    features = torch.rand(1, 256, 12, 10)
+    with torch.no_grad():
+        assert torch.equal(grown(features), small(features))
+        grown.res1.conv_b.weight.add_(0.1)  # trained blocks do change the output
+        assert not torch.equal(grown(features), small(features))
+    save_inverse(grown, tmp_path / "grown.safetensors", {})
+    assert load_inverse(tmp_path / "grown.safetensors").residual_blocks == 2
+    with pytest.raises(WeightsError, match="2 residual blocks, more than the 1"):
+        grow(InverseNet(1), grown.state_dict())
 
 
 def test_invnet_needs_the_features_it_was_trained_on():
