@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=DEVICES, default="auto")
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
+    run.add_argument("--score", action="store_true", help="also measure the result's swap objective (one more encoding with the inverse network)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -185,7 +186,8 @@ def _stylize(args: argparse.Namespace) -> int:
             continue
         summaries.append({"content": str(content), "style": args.style, "output": str(target), **result.summary()})
         if not args.json and not args.quiet:
-            print(f"{target}: swap objective {result.objective:.4f} (content {result.content_objective:.4f}), {result.timings['total']:.1f} s on {result.device}", file=sys.stderr)
+            score = "" if result.objective is None else f"swap objective {result.objective:.4f} (content {result.content_objective:.4f}), "
+            print(f"{target}: {score}{result.timings['total']:.1f} s on {result.device}", file=sys.stderr)
     if args.json:
         print(json.dumps({"options": vars(options), "results": summaries}, indent=2))
     return 1 if failed else 0

@@ -81,7 +81,7 @@ def evaluate(
                         image = decoder(swapped.target).clamp(0.0, 1.0)
                         objective = swap_objective(engine.encode(image, options), swapped.target)
                 else:
-                    image, objective = engine.reconstruct(swapped, replace(options, method=name), lambda stage, fraction: None)
+                    image, objective = engine.reconstruct(swapped, replace(options, method=name, score=True), lambda stage, fraction: None)
                 spent = elapsed(start, engine.device)
                 scores[name].objectives.append(objective)
                 scores[name].reconstruct_seconds.append(spent)

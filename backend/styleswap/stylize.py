@@ -59,6 +59,7 @@ class Options:
     layer: str = "relu3_1"
     memory_budget: int | None = None  # bytes for matching bands and tiles; None: from the device's free memory
     match: str = "auto"
+    score: bool = False  # measure the result's swap objective: the inverse network needs one more encoding for it
 
     def validate(self) -> None:
         choices = {"method": METHODS, "match": MATCHES, "pooling": POOLINGS, "init": INITS, "encoder": tuple(PROFILES), "layer": LAYERS}
@@ -89,7 +90,7 @@ class Options:
 @dataclass
 class Result:
     picture: Picture
-    objective: float  # swap objective of the result
+    objective: float | None  # swap objective of the result; None when not asked for and not free (see Options.score)
     content_objective: float  # the same measure for the unchanged content image, for comparison
     working_size: tuple[int, int]
     device: str
@@ -183,12 +184,13 @@ class Engine:
         )
         return match_approx if fast else match
 
-    def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float]:
-        """The image realising ``swapped.target`` by the chosen method, and its swap objective."""
+    def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
+        """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
+        comes free; the inverse network's costs an encoding, a quarter of its time, so only with ``score``)."""
         if options.method == "invnet":
             image = self.decode(swapped.target, options)
             report("reconstruct", 1.0)
-            return image, swap_objective(self.encode(image, options), swapped.target)
+            return image, swap_objective(self.encode(image, options), swapped.target) if options.score else None
         if options.method == "invnet+optim":
             init = self.decode(swapped.target, options)
         elif options.init == "content":

@@ -30,11 +30,13 @@ def test_bundled_weights_are_ours_small_and_load(models):
 
 def test_invnet_reconstructs_swapped_features(engine, chelsea, astronaut):
     content, style = Picture.from_array(chelsea), Picture.from_array(astronaut[::2, ::2])
-    options = Options(method="invnet", max_size=160, style_size=160)
+    options = Options(method="invnet", max_size=160, style_size=160, score=True)
     result = engine.stylize(content, style, options)
     assert result.picture.size == content.size
     assert result.picture.rgb.min() >= 0 and result.picture.rgb.max() <= 1
     assert result.objective < 0.8 * result.content_objective
+    unscored = engine.stylize(content, style, Options(method="invnet", max_size=160, style_size=160))
+    assert unscored.objective is None and np.array_equal(unscored.picture.rgb, result.picture.rgb)  # the score costs an encoding, so it is asked for
     refined = engine.stylize(content, style, Options(method="invnet+optim", max_size=160, style_size=160, iters=10))
     assert refined.objective < result.objective  # the optimisation starts from the network's output and improves it
 

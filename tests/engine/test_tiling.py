@@ -49,7 +49,7 @@ def test_too_small_a_halo_shows_seams(engine, image):
 def test_engine_tiles_large_inputs_to_the_same_result(engine, astronaut):
     picture = Picture.from_array(astronaut)
     style = Picture.from_array(astronaut[::-4, ::4])
-    small_tiles = engine.stylize(picture, style, Options(max_size=300, style_size=96, memory_budget=2**20))  # 256 px tiles
-    one_tile = engine.stylize(picture, style, Options(max_size=300, style_size=96, memory_budget=2**28))
+    small_tiles = engine.stylize(picture, style, Options(max_size=300, style_size=96, memory_budget=2**20, score=True))  # 256 px tiles
+    one_tile = engine.stylize(picture, style, Options(max_size=300, style_size=96, memory_budget=2**28, score=True))
     assert abs(small_tiles.objective - one_tile.objective) < 1e-3
     assert abs(small_tiles.picture.rgb - one_tile.picture.rgb).max() < 2e-3
