@@ -235,8 +235,9 @@ def _device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.to(device).contiguous(memory_format=torch.channels_last)
 
 
-def plot_runs(logs: list[Path], labels: list[str], output: Path) -> None:
-    """Training loss and validation curves of one or more runs in one figure (the ablation figure)."""
+def plot_runs(logs: list[Path], labels: list[str], output: Path, offsets: list[int] | None = None) -> None:
+    """Training loss and validation curves of one or more runs in one figure (the ablation figure); ``offsets`` shift
+    a run's steps, to draw a run started from another's weights where that one ended."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,12 +248,13 @@ def plot_runs(logs: list[Path], labels: list[str], output: Path) -> None:
         colour = f"C{run}"
         with open(log) as f:
             rows = list(csv.DictReader(f))
-        steps = np.array([int(r["step"]) for r in rows])
+        shift = offsets[run] if offsets else 0
+        steps = np.array([int(r["step"]) + shift for r in rows])
         loss = np.array([float(r["loss"]) for r in rows])
         window = max(1, len(loss) // 50)
         left.plot(steps[window - 1 :], np.convolve(loss, np.ones(window) / window, mode="valid"), colour, label=label)
         val = [r for r in rows if r["val_real"]]
-        vsteps = [int(r["step"]) for r in val]
+        vsteps = [int(r["step"]) + shift for r in val]
         right.plot(vsteps, [float(r["val_swapped"]) for r in val], colour, marker="o", label=f"{label}: swapped latents")
         right.plot(vsteps, [float(r["val_real"]) for r in val], colour, linestyle="--", label=f"{label}: real latents")
     left.set(title="training loss (moving average)", xlabel="step", ylabel="loss", yscale="log")
