@@ -71,7 +71,7 @@ def grow(net: InverseNet, state: dict[str, torch.Tensor]) -> None:
     """Load weights with as many or fewer residual blocks than ``net`` has; the blocks they lack stay identities."""
     have = residual_blocks_in(state)
     if have > net.residual_blocks:
-        raise WeightsError(f"these weights have {have} residual blocks, more than the {net.residual_blocks} asked for")
+        raise WeightsError(f"these weights have {have} residual blocks, more than the {net.residual_blocks} asked for (--residual-blocks)")
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not key.startswith("res") for key in missing):
         raise WeightsError(f"not inverse network weights: missing {missing}, unexpected {unexpected}")
