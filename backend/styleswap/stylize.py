@@ -186,7 +186,7 @@ class Engine:
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
-        comes free; the inverse network's costs an encoding, a quarter of its time, so only with ``score``)."""
+        comes free; the inverse network's costs an encoding, about a fifth of a stylisation, so only with ``score``)."""
         if options.method == "invnet":
             image = self.decode(swapped.target, options)
             report("reconstruct", 1.0)

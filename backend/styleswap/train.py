@@ -24,7 +24,7 @@ from tqdm import tqdm
 from styleswap.encoder import Encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES
-from styleswap.invnet import InverseNet, grow, save_inverse
+from styleswap.invnet import InverseNet, grow, residual_blocks_in, save_inverse
 from styleswap.metrics import total_variation
 from styleswap.swap import prepare_style, swap
 
@@ -137,6 +137,9 @@ class Trainer:
             grow(self.net, {k: v.float().to(self.device) for k, v in load_file(str(path)).items()})
             return
         state = torch.load(path, map_location=self.device, weights_only=False)
+        blocks = residual_blocks_in(state["net"])
+        if blocks != self.net.residual_blocks:
+            raise StyleSwapError(f"{path} was trained with {blocks} residual blocks: resume it with --residual-blocks {blocks}")
         self.net.load_state_dict(state["net"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.schedule.load_state_dict(state["schedule"])

@@ -95,3 +95,8 @@ def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, a
     assert rows[2]["val_swapped"] and rows[5]["val_swapped"] and float(rows[5]["val_real"]) > 0
     assert (out / "losses.png").stat().st_size > 10_000
     assert load_inverse(out / "inverse.safetensors") is not None
+    mismatched = subprocess.run(
+        [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "9", "--residual-blocks", "1", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert mismatched.returncode == 2 and "resume it with --residual-blocks 0" in mismatched.stderr
