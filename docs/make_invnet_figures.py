@@ -1,7 +1,7 @@
-"""Regenerates docs/invnet_training.png: training loss and validation curves of the augmented run, the ablation and,
-optionally, the run that continued the augmented one's weights with residual blocks added.
+"""Regenerates docs/invnet_training.png: training loss and validation curves of the augmented run, the ablation and
+the runs that continued the augmented one's weights (with residual blocks added), each drawn after the one before.
 
-    python docs/make_invnet_figures.py RUN_DIR_WITH_SWAPS RUN_DIR_WITHOUT_SWAPS [CONTINUATION_RUN_DIR]
+    python docs/make_invnet_figures.py RUN_DIR_WITH_SWAPS RUN_DIR_WITHOUT_SWAPS [CONTINUATION_RUN_DIR ...]
 """
 
 import csv
@@ -10,8 +10,17 @@ from pathlib import Path
 
 from styleswap.train import plot_runs
 
-runs = [Path(arg) for arg in sys.argv[1:4]]
-labels = ["real + swapped (ours)", "real only (ablation)", "ours continued, 2 residual blocks added"][: len(runs)]
-with open(runs[0] / "losses.csv") as f:
-    end_of_first = int(list(csv.DictReader(f))[-1]["step"])
-plot_runs([run / "losses.csv" for run in runs], labels, Path("docs/invnet_training.png"), [0, 0, end_of_first][: len(runs)])
+
+def last_step(run: Path) -> int:
+    with open(run / "losses.csv") as f:
+        return int(list(csv.DictReader(f))[-1]["step"])
+
+
+runs = [Path(arg) for arg in sys.argv[1:]]
+main, ablation, continuations = runs[0], runs[1], runs[2:]
+labels = ["real + swapped (ours)", "real only (ablation)"] + [f"ours continued ({i + 1}), 2 residual blocks" for i in range(len(continuations))]
+offsets, start = [0, 0], last_step(main)
+for run in continuations:
+    offsets.append(start)
+    start += last_step(run)
+plot_runs([run / "losses.csv" for run in runs], labels, Path("docs/invnet_training.png"), offsets)

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from styleswap import swap as swap_module
 from styleswap.baseline import dense_swap
 from styleswap.errors import StyleSwapError
 from styleswap.swap import match, prepare_style, reconstruct, swap
@@ -42,6 +43,16 @@ def test_small_budget_really_chunks_and_agrees():
     chunked = match(content, patches, 8 * 1024)
     assert torch.equal(whole, chunked)
     assert whole.unique().numel() > 50  # a real matching, not a constant
+
+
+def test_score_blocks_split_positions_and_patches_and_agree(monkeypatch):
+    """Whatever the budget, one GEMM scores at most SCORE_BLOCK (positions, patches); the argmax spans the blocks."""
+    gen = torch.Generator().manual_seed(2)
+    content = torch.rand(1, 8, 30, 30, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 8, 30, 30, generator=gen, dtype=torch.float64)
+    _, reference = dense_swap(content, style, 3, 1)
+    monkeypatch.setattr(swap_module, "SCORE_BLOCK", (37, 29))  # 784 positions x 784 patches: 22 x 28 blocks
+    assert torch.equal(match(content, prepare_style(style), 1 << 30), reference)
 
 
 def test_swap_of_style_onto_itself_is_identity():
