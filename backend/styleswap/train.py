@@ -246,7 +246,7 @@ def plot_runs(logs: list[Path], labels: list[str], output: Path, offsets: list[i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.5))
     for run, (log, label) in enumerate(zip(logs, labels)):
         colour = f"C{run}"
         with open(log) as f:
@@ -263,7 +263,7 @@ def plot_runs(logs: list[Path], labels: list[str], output: Path, offsets: list[i
     left.set(title="training loss (moving average)", xlabel="step", ylabel="loss", yscale="log")
     right.set(title="validation: ‖Φ(D(z)) − z‖² / ‖z‖²", xlabel="step", yscale="log")
     left.legend()
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside: the curves fill the axes
     fig.tight_layout()
     fig.savefig(output, dpi=110)
     plt.close(fig)
