@@ -17,7 +17,7 @@ def last_step(run: Path) -> int:
 
 
 runs = [Path(arg) for arg in sys.argv[1:]]
-main, ablation, continuations = runs[0], runs[1], runs[2:]
+main, continuations = runs[0], runs[2:]  # runs[1] is the ablation, drawn from step 0
 labels = ["real + swapped (ours)", "real only (ablation)"] + [f"ours continued ({i + 1}), 2 residual blocks" for i in range(len(continuations))]
 offsets, start = [0, 0], last_step(main)
 for run in continuations:
