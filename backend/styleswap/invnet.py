@@ -62,6 +62,12 @@ class InverseNet(nn.Sequential):
             )
         )
 
+    @property
+    def halo(self) -> int:
+        """Activation cells on each side that one output pixel depends on, so the context a decoded tile needs: 1 for
+        conv3_1, 2 per residual block, then the half- and full-resolution convs and the nearest upsampling reach 2 more."""
+        return 3 + 2 * self.residual_blocks
+
 
 def residual_blocks_in(state: dict[str, torch.Tensor]) -> int:
     return len({key.split(".")[0] for key in state if key.startswith("res")})

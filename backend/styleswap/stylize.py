@@ -29,7 +29,6 @@ AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this 
 INITS = ("content", "random")
 MIN_SIDE = 16
 ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
-DECODER_HALO = 8  # activation cells: the inverse network with two residual blocks reaches about 6.5 cells
 INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
 
 # Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to
@@ -138,8 +137,9 @@ class Engine:
 
     def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
         """The inverse network's image for relu3_1 activations, in tiles when large."""
+        net = self.inverse()
         with torch.no_grad():
-            return run_tiled(_channels_last(self.inverse()), features, 4, tile_side(self.memory_budget(options)) // 4, DECODER_HALO, 1)
+            return run_tiled(_channels_last(net), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1)
 
     def memory_budget(self, options: Options) -> int:
         return options.memory_budget or default_memory_budget(self.device)

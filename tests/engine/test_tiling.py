@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from styleswap.images import Picture
-from styleswap.stylize import DECODER_HALO, ENCODER_HALO, Engine, Options
+from styleswap.invnet import InverseNet
+from styleswap.stylize import ENCODER_HALO, Engine, Options
 from styleswap.tiling import run_tiled
 
 
@@ -32,7 +33,7 @@ def test_tiled_decoding_equals_whole_image(engine, image):
     net = engine.inverse()
     with torch.no_grad():
         whole = net(features)
-        tiled = run_tiled(net, features, 4, 16, DECODER_HALO, 1)
+        tiled = run_tiled(net, features, 4, 16, net.halo, 1)
     assert tiled.shape == whole.shape
     assert (tiled - whole).abs().max() < 1e-4
 
@@ -53,3 +54,21 @@ def test_engine_tiles_large_inputs_to_the_same_result(engine, astronaut):
     one_tile = engine.stylize(picture, style, Options(max_size=300, style_size=96, memory_budget=2**28, score=True))
     assert abs(small_tiles.objective - one_tile.objective) < 1e-3
     assert abs(small_tiles.picture.rgb - one_tile.picture.rgb).max() < 2e-3
+
+
+@pytest.mark.parametrize("blocks", [0, 2, 4])
+def test_the_inverse_networks_halo_is_exact_and_tight(blocks):
+    """With every weight random (trained residual blocks are not zero), the halo the network reports makes tiles exact,
+    and one cell less leaves seams: growing the network widens the context its tiles get."""
+    torch.manual_seed(blocks)
+    net = InverseNet(blocks).eval()
+    for conv in net.modules():
+        if isinstance(conv, torch.nn.Conv2d):
+            torch.nn.init.normal_(conv.weight, std=(2 / (conv.in_channels * 9)) ** 0.5)
+    features = torch.rand(1, 256, 45, 45)
+    with torch.no_grad():
+        whole = net(features)
+        exact = run_tiled(net, features, 4, 16, net.halo, 1)
+        seamed = run_tiled(net, features, 4, 16, net.halo - 1, 1)
+    assert (exact - whole).abs().max() < 1e-6
+    assert (seamed - whole).abs().max() > 1e-3
