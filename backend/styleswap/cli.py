@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from styleswap import __version__, bench, evaluate
-from styleswap.devices import DEVICES, pick_device
+from styleswap.devices import DEVICES, PRECISIONS, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES, load_image, save_image
@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (probe the closest clusters of style patches), auto (fast on a CPU for large inputs)")
     run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching bands and image tiles, in MB (default: a share of the free memory, at most 512 on a CPU)")
     run.add_argument("--device", choices=DEVICES, default="auto")
+    _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
     run.add_argument("--score", action="store_true", help="also measure the result's swap objective (one more encoding with the inverse network)")
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--iters", type=int, default=100, help="optimisation steps timed")
     bench.add_argument("--repeat", type=int, default=5, help="timed runs per stage (medians are reported)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
+    _precision_flag(bench)
     bench.add_argument("--json", help="also write the report to this JSON file")
     bench.set_defaults(run=_bench)
 
@@ -116,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--sheet", help="write a contact sheet PNG of the first pairs")
     ev.add_argument("--json", help="write all objectives and timings to this JSON file")
     ev.add_argument("--device", choices=DEVICES, default="auto")
+    _precision_flag(ev)
     ev.set_defaults(run=_eval)
 
     weights = commands.add_parser("weights", help="download, check or locate encoder weights")
@@ -171,7 +174,7 @@ def _stylize(args: argparse.Namespace) -> int:
     for content, target in zip(contents, targets):
         if target.resolve() in (content.resolve(), Path(args.style).resolve()):
             raise StyleSwapError(f"refusing to overwrite an input: {target}")
-    engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights)
+    engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
@@ -219,12 +222,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precision_flag(parser: argparse.ArgumentParser) -> None:
+    help = "dtype of encoding, matching and the inverse network (auto: float16 on CUDA, float32 elsewhere)"
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
+
+
 def _bench(args: argparse.Namespace) -> int:
     try:
         sizes = [int(size) for size in args.sizes.split(",")]
     except ValueError:
         raise StyleSwapError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
-    report = bench.run(load_image(args.content), load_image(args.style), sizes, args.iters, args.device, args.repeat)
+    report = bench.run(load_image(args.content), load_image(args.style), sizes, args.iters, args.device, args.repeat, args.precision)
     print(bench.table(report))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))
@@ -237,7 +245,7 @@ def _eval(args: argparse.Namespace) -> int:
     if unknown or not methods:
         raise StyleSwapError(f"unknown methods {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(METHODS)}")
     data = Path(args.data)
-    engine = Engine(args.device)
+    engine = Engine(args.device, precision=args.precision)
     options = Options(method="optim", max_size=args.size, style_size=args.size, iters=args.iters, match=args.match)
     compare = Path(args.compare_decoder) if args.compare_decoder else None
     contents, styles = evaluate.images_in(data / "content", args.contents), evaluate.images_in(data / "style", args.styles)

@@ -9,6 +9,7 @@ import torch
 from styleswap.errors import StyleSwapError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 MB = 2**20
 # (share of the free memory, floor, ceiling): beyond 512 MB a CPU gains nothing from bigger bands and tiles, a GPU
 # gains fewer launches up to a few GB; the floor keeps chunks big enough to run at full speed
@@ -25,6 +26,16 @@ def pick_device(name: str = "auto") -> torch.device:
     if not available[name.split(":")[0]]:
         raise StyleSwapError(f"device {name!r} is not available on this machine; use --device cpu or auto")
     return torch.device(name)
+
+
+def pick_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype the networks and the matching run in. ``auto`` is float16 on CUDA (tensor cores, half the memory
+    traffic) and float32 elsewhere: on CPUs without AMX reduced precision runs slower, not faster (docs/benchmarks.md)."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name not in PRECISIONS:
+        raise StyleSwapError(f"unknown precision {name!r}; choose one of: auto, {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
 
 
 def elapsed(since: float, device: torch.device) -> float:

@@ -78,7 +78,7 @@ def evaluate(
                 start = time.perf_counter()
                 if name == "decoder":
                     with torch.no_grad():
-                        image = decoder(swapped.target).clamp(0.0, 1.0)
+                        image = decoder(swapped.target.float()).clamp(0.0, 1.0)
                         objective = swap_objective(engine.encode(image, options), swapped.target)
                 else:
                     image, objective = engine.reconstruct(swapped, replace(options, method=name, score=True), lambda stage, fraction: None)

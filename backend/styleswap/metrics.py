@@ -11,8 +11,8 @@ def swap_objective(features: torch.Tensor, target: torch.Tensor) -> float:
     """‖Φ(I) − Φss‖² / ‖Φss‖²: the paper's reconstruction loss, scale-free so images of any size compare."""
     error = energy = 0.0
     for y in range(0, target.shape[-2], _ROWS):
-        rows = target[..., y : y + _ROWS, :]
-        error += float((features[..., y : y + _ROWS, :] - rows).pow(2).sum(dtype=torch.float64))
+        rows = target[..., y : y + _ROWS, :].float()  # half-precision squares overflow beyond 256
+        error += float((features[..., y : y + _ROWS, :].float() - rows).pow(2).sum(dtype=torch.float64))
         energy += float(rows.pow(2).sum(dtype=torch.float64))
     return error / max(energy, 1e-12)
 

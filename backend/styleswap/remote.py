@@ -27,9 +27,9 @@ def _user_errors() -> Iterator[None]:
 class DaemonEngine:
     """Has `Engine`'s prepare_style/stylize; a prepared style is the daemon's style id."""
 
-    def __init__(self, device: str = "auto", weights: str | None = None) -> None:
-        if device != "auto" or weights:
-            raise StyleSwapError("--device and --weights configure the daemon: pass them to styleswap-backend, not to --daemon")
+    def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
+        if device != "auto" or weights or precision != "auto":
+            raise StyleSwapError("--device, --precision and --weights configure the daemon: pass them to styleswap-backend, not to --daemon")
         with _user_errors():
             self._client = connect(autostart=True, name="styleswap-cli")
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from styleswap.approx_match import match_approx
 from styleswap.color import keep_content_colour
-from styleswap.devices import default_memory_budget, elapsed, pick_device
+from styleswap.devices import default_memory_budget, elapsed, pick_device, pick_precision
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
@@ -108,38 +108,45 @@ class Swapped:
     timings: dict[str, float]  # seconds spent encoding and swapping
 
 
-def _channels_last(network: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Run a network in channels-last layout (oneDNN's fast path: about 1.5-1.8x on a CPU), returning the usual layout."""
-    return lambda x: network(x.contiguous(memory_format=torch.channels_last)).contiguous()
+def _channels_last(network: torch.nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Run a network in channels-last layout (oneDNN's fast path: about 1.5-1.8x on a CPU) and in its dtype,
+    returning the usual layout."""
+    return lambda x: network(x.to(dtype, memory_format=torch.channels_last)).contiguous()
 
 
 class Engine:
-    """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests)."""
+    """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests).
 
-    def __init__(self, device: str = "auto", weights: str | None = None) -> None:
+    ``precision`` is the dtype of the feed-forward path (encoding, matching, the inverse network): activations and
+    prepared styles are in it. Optimisation and the swap objective always work in float32."""
+
+    def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
         self.device = pick_device(device)
+        self.dtype = pick_precision(precision, self.device)
         self._weights = weights
-        self._encoders: dict[tuple[str, str, str], Encoder] = {}
+        self._encoders: dict[tuple[str, str, str, torch.dtype], Encoder] = {}
         self._inverse: InverseNet | None = None
 
-    def encoder(self, options: Options) -> Encoder:
-        key = (options.encoder, options.layer, options.pooling)
+    def encoder(self, options: Options, dtype: torch.dtype = torch.float32) -> Encoder:
+        key = (options.encoder, options.layer, options.pooling, dtype)
         if key not in self._encoders:
             encoder = load_encoder(options.encoder, options.layer, options.pooling, self._weights, self.device)
-            self._encoders[key] = encoder.to(memory_format=torch.channels_last)
+            self._encoders[key] = encoder.to(dtype=dtype, memory_format=torch.channels_last)
         return self._encoders[key]
 
     def encode(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
-        """Activations of a (1, 3, H, W) image whose sides are multiples of the encoder stride, in tiles when large."""
-        encoder = self.encoder(options)
+        """Activations (in the engine's dtype) of a (1, 3, H, W) image whose sides are multiples of the encoder
+        stride, in tiles when large."""
+        encoder = self.encoder(options, self.dtype)
         with torch.no_grad():
-            return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride)
+            return run_tiled(_channels_last(encoder, self.dtype), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride)
 
     def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
-        """The inverse network's image for relu3_1 activations, in tiles when large."""
+        """The inverse network's float32 image for relu3_1 activations, in tiles when large."""
         net = self.inverse()
         with torch.no_grad():
-            return run_tiled(_channels_last(net), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1)
+            image = run_tiled(_channels_last(net, self.dtype), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1)
+        return image.float()
 
     def memory_budget(self, options: Options) -> int:
         return options.memory_budget or default_memory_budget(self.device)
@@ -156,7 +163,7 @@ class Engine:
 
     def inverse(self) -> InverseNet:
         if self._inverse is None:
-            self._inverse = load_inverse(device=self.device).to(memory_format=torch.channels_last)
+            self._inverse = load_inverse(device=self.device).to(dtype=self.dtype, memory_format=torch.channels_last)
         return self._inverse
 
     def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress) -> Swapped:
@@ -198,7 +205,7 @@ class Engine:
         else:
             init = torch.rand(swapped.image.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
-        return invert_by_optimisation(self.encoder(options), swapped.target, init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
+        return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
     def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
         options.validate()

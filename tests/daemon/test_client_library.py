@@ -44,10 +44,11 @@ def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypat
     assert np.abs(remote.astype(int) - local.astype(int)).max() <= 1
 
 
-def test_cli_daemon_flag_refuses_engine_settings(daemon, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("setting", [("--device", "cpu"), ("--precision", "float16")])
+def test_cli_daemon_flag_refuses_engine_settings(daemon, tmp_path, monkeypatch, capsys, setting):
     monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(daemon.path))
     PILImage.fromarray(picture(16, 16, 3)).save(tmp_path / "x.png")
-    assert cli.main(["stylize", str(tmp_path / "x.png"), str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--daemon", "--device", "cpu"]) == 2
+    assert cli.main(["stylize", str(tmp_path / "x.png"), str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--daemon", *setting]) == 2
     assert "pass them to styleswap-backend" in capsys.readouterr().err
 
 

@@ -18,15 +18,16 @@ def strict(tmp_path_factory, models):
     running = launch(
         tmp_path_factory.mktemp("strict"),
         "--max-pixels", "100000", "--max-queued-jobs", "2", "--request-timeout", "3", "--max-pending-frames", "4",
-        "--style-cache-mb", str(STYLE_CACHE_BYTES / 2**20), "--orphan-grace", "1",
+        "--style-cache-mb", str(STYLE_CACHE_BYTES / 2**20), "--orphan-grace", "1", "--precision", "bfloat16",
     )  # fmt: skip
     yield running
     running.stop()
 
 
-def test_limits_are_published(strict):
+def test_limits_and_precision_are_published(strict):
     with strict.client() as client:
         info = client.hello()
+    assert info["engine"]["precision"] == "bfloat16"
     assert info["max_pixels"] == 100000
     assert info["limits"] == {**info["limits"], "max_queued_jobs": 2, "request_timeout": 3.0, "max_pending_frames": 4, "style_cache_bytes": STYLE_CACHE_BYTES}
 

@@ -19,7 +19,7 @@ def test_hello_describes_the_daemon(daemon, client):
     assert info["protocol"] == 1 and info["pid"] == daemon.process.pid
     assert info["daemon_version"] == daemon.info.version
     engine = info["engine"]
-    assert engine["device"] == "cpu" and engine["state"] in ("idle", "busy", "error")
+    assert engine["device"] == "cpu" and engine["precision"] == "float32" and engine["state"] in ("idle", "busy", "error")
     assert "vgg19-normalised/relu3_1/max on cpu" in engine["models"]
     assert engine["memory"]["rss_bytes"] > 100 * 2**20  # torch and VGG are resident
     assert info["max_pixels"] == info["limits"]["max_pixels"] > 3840 * 2160

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from styleswap import devices
-from styleswap.devices import MB, default_memory_budget, free_memory, pick_device
+from styleswap.devices import MB, default_memory_budget, free_memory, pick_device, pick_precision
 from styleswap.errors import StyleSwapError
 from styleswap.stylize import Engine, Options
 
@@ -35,3 +35,11 @@ def test_asking_for_an_absent_device_is_an_error():
         pytest.skip("this machine has CUDA")
     with pytest.raises(StyleSwapError, match="not available"):
         pick_device("cuda")
+
+
+def test_precision_is_float16_on_cuda_and_float32_elsewhere_unless_asked():
+    assert pick_precision("auto", torch.device("cuda")) == torch.float16
+    assert pick_precision("auto", CPU) == pick_precision("float32", CPU) == torch.float32
+    assert pick_precision("bfloat16", CPU) == torch.bfloat16
+    with pytest.raises(StyleSwapError, match="unknown precision 'half'; choose one of: auto, float32, float16, bfloat16"):
+        pick_precision("half", CPU)

@@ -111,3 +111,20 @@ def test_tiny_images_are_refused():
         fit_within((8, 200), 1024)
     assert fit_within((4000, 3000), 1000) == (1000, 750)
     assert fit_within((400, 300), 1000) == (400, 300)
+
+
+@pytest.mark.parametrize(("precision", "mean_change"), [("float16", 0.005), ("bfloat16", 0.03)])
+def test_reduced_precision_keeps_the_result(engine, chelsea, astronaut, precision, mean_change):
+    """The half-precision path (CUDA's default) run on the CPU: the same picture within rounding, scored as well, and
+    float32 out; optimisation from it still works in float32."""
+    content, style = Picture.from_array(chelsea), Picture.from_array(astronaut[::2, ::2])
+    options = Options(max_size=160, style_size=128, match="exact", score=True)
+    reference = engine.stylize(content, style, options)
+    half = Engine("cpu", precision=precision)
+    result = half.stylize(content, style, options)
+    assert half.encode(half.working_image(style, 64, options)[0], options).dtype == half.dtype
+    assert result.picture.rgb.dtype == np.float32
+    assert np.abs(result.picture.rgb - reference.picture.rgb).mean() < mean_change
+    assert abs(result.objective - reference.objective) < 0.02 * reference.objective
+    refine = Options(method="invnet+optim", iters=10, max_size=96, style_size=96)
+    assert abs(half.stylize(content, style, refine).objective - engine.stylize(content, style, refine).objective) < 0.02 * reference.objective

@@ -156,6 +156,7 @@ class Daemon:
                 "state": self.state,
                 "problem": self.problem,
                 "device": self.worker.device,
+                "precision": self.worker.precision,
                 "methods": list(METHODS),
                 "models": list(self.worker.models),
                 "memory": {"rss_bytes": _rss_bytes(), "style_cache_bytes": self.styles.nbytes, **self.worker.memory()},

@@ -91,6 +91,7 @@ class Worker(threading.Thread):
         self._engines: dict[str, Engine] = {}
         self.ready = threading.Event()  # set once the models are loaded (or failed to load)
         self.device = config.device
+        self.precision = config.precision
         self.load_error: str | None = None
         self.models: tuple[str, ...] = ()  # replaced, never mutated: the server thread reads it
 
@@ -109,8 +110,8 @@ class Worker(threading.Thread):
         try:
             if self._config.threads:
                 torch.set_num_threads(self._config.threads)
-            engine = Engine(self._config.device, self._config.weights)
-            self.device = str(engine.device)
+            engine = Engine(self._config.device, self._config.weights, self._config.precision)
+            self.device, self.precision = str(engine.device), str(engine.dtype).removeprefix("torch.")
             self._engines[self.device] = engine
             self._note_encoder(engine, Options())
             try:
@@ -126,11 +127,11 @@ class Worker(threading.Thread):
     def _engine(self, device: str) -> Engine:
         """The resident engine, or the CPU one an out-of-memory fallback asks for (made once)."""
         if device not in self._engines:
-            self._engines[device] = Engine(device, self._config.weights)
+            self._engines[device] = Engine(device, self._config.weights, self._config.precision)
         return self._engines[device]
 
     def _note_encoder(self, engine: Engine, options: Options) -> None:
-        engine.encoder(options)  # loads it when new
+        engine.encoder(options, engine.dtype)  # loads it when new
         self._note_model(f"{options.encoder}/{options.layer}/{options.pooling} on {engine.device}")
 
     def _note_inverse(self, engine: Engine) -> None:
