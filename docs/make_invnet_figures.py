@@ -5,10 +5,18 @@ the runs that continued the augmented one's weights (with residual blocks added)
 """
 
 import csv
+import json
 import sys
 from pathlib import Path
 
+from safetensors import safe_open
+
 from styleswap.train import plot_runs
+
+
+def residual_blocks(run: Path) -> int:
+    with safe_open(run / "inverse.safetensors", "pt") as weights:
+        return json.loads(weights.metadata()["config"])["residual_blocks"]
 
 
 def last_step(run: Path) -> int:
@@ -18,7 +26,7 @@ def last_step(run: Path) -> int:
 
 runs = [Path(arg) for arg in sys.argv[1:]]
 main, continuations = runs[0], runs[2:]  # runs[1] is the ablation, drawn from step 0
-labels = ["real + swapped (ours)", "real only (ablation)"] + [f"ours continued ({i + 1}), 2 residual blocks" for i in range(len(continuations))]
+labels = ["real + swapped (ours)", "real only (ablation)"] + [f"ours continued ({i}), {residual_blocks(run)} residual blocks" for i, run in enumerate(continuations, 1)]
 offsets, start = [0, 0], last_step(main)
 for run in continuations:
     offsets.append(start)
