@@ -68,7 +68,8 @@ def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) 
     _check_geometry(features, patch_size, stride, "style")
     feats = features[0]
     patches = patch_rows(features, patch_size, stride)
-    norms = torch.linalg.vector_norm(patches, dim=1, keepdim=True, dtype=torch.float32)  # no float16 overflow
+    # at least float32: float16 squares overflow
+    norms = torch.linalg.vector_norm(patches, dim=1, keepdim=True, dtype=torch.promote_types(patches.dtype, torch.float32))
     normalised = patches / (norms + _EPS).to(patches.dtype)
     grid_width = (feats.shape[2] - patch_size) // stride + 1
     return StylePatches(feats, normalised, patch_size, stride, grid_width)
