@@ -127,7 +127,7 @@ def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: 
     return {
         "machine": machine(),
         "device": str(engine.device),
-        "precision": str(engine.dtype).removeprefix("torch."),
+        "precision": engine.precision,
         "matmul_gflops": matmul_gflops(engine.device, engine.dtype),
         "optim_iters": iters,
         "sizes": [run_size(engine, content, style, size, iters, repeat) for size in sorted(sizes)],

@@ -111,7 +111,7 @@ class Worker(threading.Thread):
             if self._config.threads:
                 torch.set_num_threads(self._config.threads)
             engine = Engine(self._config.device, self._config.weights, self._config.precision)
-            self.device, self.precision = str(engine.device), str(engine.dtype).removeprefix("torch.")
+            self.device, self.precision = str(engine.device), engine.precision
             self._engines[self.device] = engine
             self._note_encoder(engine, Options())
             try:
