@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = parser.add_argument_group("running the daemon")
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    serve.add_argument("--precision", default="auto", help="auto, float32, float16 or bfloat16: dtype of encoding, matching and the inverse network (auto: float16 on CUDA, float32 elsewhere)")
+    serve.add_argument(
+        "--precision", default="auto", help="auto, float32, float16, bfloat16 or int8: of encoding, matching and the inverse network (auto: float16 on CUDA, int8 on x86 CPUs, float32 elsewhere)"
+    )
     serve.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     serve.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     serve.add_argument("--log-dir", type=Path, default=None, help="folder of the rotating log file")

@@ -1,5 +1,8 @@
 """``styleswap bench``: per-stage timings on this machine, next to its own matmul speed and the paper's dense baseline.
 
+Fast matching is timed as the engine runs it (on int8 activations and int8 GEMMs with the int8 precision) and judged
+against exact matching of the float32 activations, scored with those: the whole loss of the fast path.
+
 Sizes run in ascending order in one process; the peak memory column is the process's peak so far (it includes
 the smaller sizes), which makes it an upper bound for each size.
 """
@@ -12,12 +15,13 @@ import platform
 import resource
 import statistics
 import time
+from functools import partial
 from typing import Callable
 
 import numpy as np
 import torch
 
-from styleswap.approx_match import clusters, match_approx
+from styleswap.approx_match import match_approx
 from styleswap.baseline import dense_swap
 from styleswap.images import Picture
 from styleswap.optimize import invert_by_optimisation
@@ -81,17 +85,20 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     rgb, _ = engine.working_image(content, size, options)
     style_rgb, _ = engine.working_image(style, size, options)
     features = engine.encode(rgb, options)
+    matching = engine.encode_for_matching(rgb, options)  # int8 activations with the int8 precision
     style_features = engine.encode(style_rgb, options)
     patches = prepare_style(style_features, options.patch_size)
-    clusters(patches)  # part of the cached style, like the patches themselves
+    fast_match = partial(match_approx, int8=engine.precision == "int8")  # what the engine's fast matching runs
+    fast_match(matching, patches)  # clusters (and int8 codes) are part of the cached style, like the patches
     positions = (features.shape[2] - 2) * (features.shape[3] - 2)
     flops = 2 * positions * patches.count * patches.normalised.shape[1]
-    exact, fast = match(features, patches), match_approx(features, patches)
+    exact, fast = match(features, patches), fast_match(matching, patches)
     target = swap(features, patches)
     seconds = {
         "encode": median_seconds(lambda: engine.encode(rgb, options), dev, repeat),
+        "encode_for_matching": median_seconds(lambda: engine.encode_for_matching(rgb, options), dev, repeat),
         "match_exact": median_seconds(lambda: match(features, patches), dev, repeat),
-        "match_fast": median_seconds(lambda: match_approx(features, patches), dev, repeat),
+        "match_fast": median_seconds(lambda: fast_match(matching, patches), dev, repeat),
         "reconstruct_invnet": median_seconds(lambda: engine.decode(target, options), dev, repeat),
     }
     report = {"size": size, "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from styleswap import __version__, bench, evaluate
+from styleswap import __version__, bench, evaluate, int8_encoder
 from styleswap.devices import DEVICES, PRECISIONS, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import SUFFIXES, load_image, save_image
 from styleswap.remote import DaemonEngine
 from styleswap.stylize import INITS, MATCHES, METHODS, Engine, Options
-from styleswap.train import TrainConfig, Trainer
+from styleswap.train import TrainConfig, Trainer, image_files
 from styleswap.weights import PROFILES, get_profile, load_state, resolve
 
 
@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=DEVICES, default="auto")
     train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
     train.set_defaults(run=_train)
+
+    calibrate = commands.add_parser("calibrate-int8", help="measure the int8 encoder's activation scales on photos and paintings")
+    calibrate.add_argument("folders", nargs="+", help="folders of images, e.g. photos and paintings")
+    calibrate.add_argument("--count", type=int, default=48, help="images taken from each folder (sorted by name)")
+    calibrate.add_argument("--size", type=int, default=384, help="longest side the images are encoded at")
+    calibrate.add_argument("--out", type=Path, default=int8_encoder.bundled_scales(), help="JSON file to write (default: the one the package ships)")
+    calibrate.set_defaults(run=_calibrate_int8)
 
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
     bench.add_argument("content", help="content image")
@@ -222,8 +229,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_int8(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.size < 32:
+        raise StyleSwapError("--count must be positive and --size at least 32")
+    files = [path for folder in args.folders for path in image_files(folder)[: args.count]]
+    engine, options = Engine("cpu", precision="float32"), Options()
+    images = [engine.working_image(load_image(path), args.size, options)[0] for path in files]
+    scales = {int8_encoder.scales_key(options.encoder, options.pooling): int8_encoder.calibrate(engine.encoder(options), images)}
+    about = f"{int8_encoder.PERCENTILE:.2%} percentile of each relu's activations over {len(files)} images at {args.size} px, / 255"
+    args.out.write_text(json.dumps({"about": about, "scales": scales}, indent=2) + "\n")
+    print(f"wrote {args.out}: {about}")
+    return 0
+
+
 def _precision_flag(parser: argparse.ArgumentParser) -> None:
-    help = "dtype of encoding, matching and the inverse network (auto: float16 on CUDA, float32 elsewhere)"
+    help = "auto: float16 on CUDA, int8 on x86 CPUs (content encoded and matched in int8; the result's features and network stay float32), float32 elsewhere"
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
 
 

@@ -9,7 +9,9 @@ import torch
 from styleswap.errors import StyleSwapError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# precision -> dtype of activations, prepared styles and the inverse network; int8 keeps those float32 and encodes
+# the content in int8 only to choose patches
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": torch.float32}
 MB = 2**20
 # (share of the free memory, floor, ceiling): beyond 512 MB a CPU gains nothing from bigger bands and tiles, a GPU
 # gains fewer launches up to a few GB; the floor keeps chunks big enough to run at full speed
@@ -28,14 +30,22 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def pick_precision(name: str, device: torch.device) -> torch.dtype:
-    """The dtype the networks and the matching run in. ``auto`` is float16 on CUDA (tensor cores, half the memory
-    traffic) and float32 elsewhere: on CPUs without AMX reduced precision runs slower, not faster (docs/benchmarks.md)."""
+def pick_precision(name: str, device: torch.device) -> str:
+    """The precision of the feed-forward path. ``auto`` is float16 on CUDA (tensor cores, half the memory traffic),
+    int8 on x86 CPUs (for what chooses patches; see ``int8_encoder``) and float32 elsewhere: on CPUs without AMX
+    float16 and bfloat16 run slower, not faster (docs/benchmarks.md)."""
     if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        return "float16" if device.type == "cuda" else "int8" if device.type == "cpu" and int8_available() else "float32"
     if name not in PRECISIONS:
         raise StyleSwapError(f"unknown precision {name!r}; choose one of: auto, {', '.join(PRECISIONS)}")
-    return PRECISIONS[name]
+    if name == "int8" and not (device.type == "cpu" and int8_available()):
+        raise StyleSwapError(f"int8 runs on x86 CPUs only, not on {device.type} here; use --precision auto or float32")
+    return name
+
+
+def int8_available() -> bool:
+    """True where torch's int8 convolutions and GEMMs run on x86 kernels (oneDNN / FBGEMM)."""
+    return torch.backends.quantized.engine in ("x86", "onednn", "fbgemm")
 
 
 def elapsed(since: float, device: torch.device) -> float:

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -25,6 +26,58 @@ WEIGHTS_FILE = "invnet_relu3_1.safetensors"
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect")
+
+
+# Taps of a 3-tap kernel seen by each output phase of a nearest 2x upsampling, over two input cells: even outputs
+# see (cell - 1, cell, cell), odd ones (cell, cell, cell + 1)
+_PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+class UpsampleConv(nn.Conv2d):
+    """Nearest 2x upsampling then a reflection-padded 3x3 conv, without making the upsampled map.
+
+    Each of the four output phases sees only 2x2 input cells, so the 3x3 kernel folds into four 2x2 kernels run as
+    one conv at the input resolution (reflection at the upsampled edge is replication at the input's): 2.25x fewer
+    multiply-adds, no upsampled copy, and the same weights and result as upsample + conv (float rounding aside)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = torch.tensor(_PHASE_TAPS, dtype=self.weight.dtype, device=self.weight.device)
+        phases = torch.einsum("aiy,bjx,ocyx->abocij", taps, taps, self.weight).reshape(4 * self.out_channels, self.in_channels, 2, 2)
+        low = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), phases, self.bias.repeat(4))
+        # channels last (a view when oneDNN returned that layout); phase (a, b) of output cell (2m + a, 2n + b) is
+        # channel block 2a + b at cell (m + a, n + b), so for each a one strided view reads output row 2m + a in
+        # order (one 6-d copy for both took 10x longer at 64 channels)
+        low = low.permute(0, 2, 3, 1).contiguous()
+        batch, height, width, c = low.shape[0], low.shape[1] - 1, low.shape[2] - 1, self.out_channels
+        sn, sh, sw, _ = low.stride()
+        out = low.new_empty(batch, height, 2, width, 2, c)
+        for a in range(2):
+            out[:, :, a] = low.as_strided((batch, height, width, 2, c), (sn, sh, sw, sw + c, 1), low.storage_offset() + a * (sh + 2 * c))
+        return out.view(batch, 2 * height, 2 * width, c).permute(0, 3, 1, 2)
+
+
+class TapSumConv(nn.Conv2d):
+    """A reflection-padded 3x3 conv to few channels (the RGB output), as one GEMM to each tap's outputs and nine
+    shifted adds: oneDNN runs a three-channel conv at a fraction of its speed, and the padding is made on 27
+    channels instead of 64 (reflection commutes with the per-pixel GEMM). Same weights and result as the conv."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        c = self.out_channels
+        per_tap = self.weight.permute(1, 2, 3, 0).reshape(self.in_channels, 9 * c)  # (in, (dy, dx, out))
+        taps = (x.permute(0, 2, 3, 1) @ per_tap).permute(0, 3, 1, 2)
+        padded = F.pad(taps, (1, 1, 1, 1), mode="reflect").permute(0, 2, 3, 1)  # (batch, height + 2, width + 2, 9 c)
+        out = padded[:, :height, :width, :c] + self.bias
+        for tap in range(1, 9):
+            dy, dx = divmod(tap, 3)
+            out += padded[:, dy : dy + height, dx : dx + width, tap * c : (tap + 1) * c]
+        return out.permute(0, 3, 1, 2)
 
 
 class Residual(nn.Module):
@@ -49,15 +102,13 @@ class InverseNet(nn.Sequential):
                 conv3_1=_conv(256, 128),
                 relu3_1=nn.ReLU(inplace=True),
                 **{f"res{i}": Residual(128) for i in range(1, residual_blocks + 1)},
-                up2=nn.Upsample(scale_factor=2, mode="nearest"),
-                conv2_2=_conv(128, 128),
+                conv2_2=UpsampleConv(128, 128),
                 relu2_2=nn.ReLU(inplace=True),
                 conv2_1=_conv(128, 64),
                 relu2_1=nn.ReLU(inplace=True),
-                up1=nn.Upsample(scale_factor=2, mode="nearest"),
-                conv1_2=_conv(64, 64),
+                conv1_2=UpsampleConv(64, 64),
                 relu1_2=nn.ReLU(inplace=True),
-                conv1_1=_conv(64, 3),
+                conv1_1=TapSumConv(64, 3),
                 out=nn.Sigmoid(),
             )
         )

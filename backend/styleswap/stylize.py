@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Callable
 
 import torch
@@ -12,10 +13,11 @@ import torch.nn.functional as F
 
 from styleswap.approx_match import match_approx
 from styleswap.color import keep_content_colour
-from styleswap.devices import default_memory_budget, elapsed, pick_device, pick_precision
+from styleswap.devices import PRECISIONS, default_memory_budget, elapsed, pick_device, pick_precision
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
+from styleswap.int8_encoder import Int8Encoder, load_scales
 from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
@@ -90,7 +92,7 @@ class Options:
 class Result:
     picture: Picture
     objective: float | None  # swap objective of the result; None when not asked for and not free (see Options.score)
-    content_objective: float  # the same measure for the unchanged content image, for comparison
+    content_objective: float | None  # the same measure for the unchanged content image, for comparison; None with objective
     working_size: tuple[int, int]
     device: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -103,35 +105,36 @@ class Result:
 class Swapped:
     image: torch.Tensor  # the working content image, padded for the encoder (1, 3, H, W)
     crop: tuple[int, int]  # (height, width) of the working image inside ``image``
-    content: torch.Tensor  # its activations Φc
+    content: torch.Tensor | None  # its float activations Φc; None when int8 activations chose the patches and nothing needed Φc
     target: torch.Tensor  # the swapped activations Φss (blended with Φc by the strength)
     timings: dict[str, float]  # seconds spent encoding and swapping
 
 
 def _channels_last(network: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Run a network in channels-last layout (oneDNN's fast path: about 1.5-1.8x on a CPU) and in its dtype,
-    returning the usual layout."""
+    """Run a network in channels-last layout (oneDNN's fast path: about 1.5-1.8x on a CPU) and in its dtype.
+
+    Its output stays channels last: activations are read as rows of channels by matching and the patch fold, and
+    go back into the inverse network, so that layout is the one every consumer wants."""
     dtype = next(network.parameters()).dtype
-    return lambda x: network(x.to(dtype, memory_format=torch.channels_last)).contiguous()
+    return lambda x: network(x.to(dtype, memory_format=torch.channels_last))
 
 
 class Engine:
     """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests).
 
-    ``precision`` is the dtype of the feed-forward path (encoding, matching, the inverse network): activations and
-    prepared styles are in it. Optimisation and the swap objective always work in float32."""
+    ``precision`` sets the feed-forward path (encoding, matching, the inverse network): ``dtype`` is that of
+    activations and prepared styles. With ``int8`` they are float32, and the content is encoded and matched in int8
+    where that only decides which style patches are taken. Optimisation and the swap objective always work in
+    float32."""
 
     def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
         self.device = pick_device(device)
-        self.dtype = pick_precision(precision, self.device)
+        self.precision = pick_precision(precision, self.device)
+        self.dtype = PRECISIONS[self.precision]
         self._weights = weights
         self._encoders: dict[tuple[str, str, str, torch.dtype], Encoder] = {}
+        self._int8_encoders: dict[tuple[str, str, str], Int8Encoder | None] = {}
         self._inverse: InverseNet | None = None
-
-    @property
-    def precision(self) -> str:
-        """The dtype's name, as ``--precision`` takes it."""
-        return str(self.dtype).removeprefix("torch.")
 
     def encoder(self, options: Options, dtype: torch.dtype = torch.float32) -> Encoder:
         key = (options.encoder, options.layer, options.pooling, dtype)
@@ -146,6 +149,24 @@ class Engine:
         encoder = self.encoder(options, self.dtype)
         with torch.no_grad():
             return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride)
+
+    def encode_for_matching(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
+        """Activations that serve to choose style patches: by the int8 encoder where the precision is int8 and this
+        encoder was calibrated, else as ``encode``."""
+        int8 = self.int8_encoder(options)
+        if int8 is None:
+            return self.encode(rgb, options)
+        with torch.no_grad():
+            return run_tiled(int8, rgb, 1 / int8.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, int8.stride)
+
+    def int8_encoder(self, options: Options) -> Int8Encoder | None:
+        if self.precision != "int8":
+            return None
+        key = (options.encoder, options.layer, options.pooling)
+        if key not in self._int8_encoders:
+            scales = load_scales(options.encoder, options.pooling)
+            self._int8_encoders[key] = None if scales is None else Int8Encoder(self.encoder(options), scales)
+        return self._int8_encoders[key]
 
     def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
         """The inverse network's float32 image for relu3_1 activations, in tiles when large."""
@@ -178,24 +199,30 @@ class Engine:
         padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
         patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options)
-        content_features = self.encode(padded, options)
+        matching = self.encode_for_matching(padded, options)
+        content = matching if self.int8_encoder(options) is None else None
+        if options.strength < 1.0 and content is None:
+            content = self.encode(padded, options)  # the blend below is made of them
         report("encode", 1.0)
         encoded = elapsed(started, self.device)
-        target = content_features
-        matcher = self.matcher(options, content_features, patches)
+        target = matching
+        matcher = self.matcher(options, matching, patches)
         for i in range(options.num_swap):
             target = swap(target, patches, self.memory_budget(options), matcher)
             report("swap", (i + 1) / options.num_swap)
         if options.strength < 1.0:
-            target = options.strength * target + (1.0 - options.strength) * content_features
-        return Swapped(padded, crop, content_features, target, {"encode": encoded, "swap": elapsed(started, self.device) - encoded})
+            target = options.strength * target + (1.0 - options.strength) * content
+        return Swapped(padded, crop, content, target, {"encode": encoded, "swap": elapsed(started, self.device) - encoded})
 
     def matcher(self, options: Options, content: torch.Tensor, style: StylePatches) -> Matcher:
-        """Exact matching on accelerators and small inputs; cluster probing on a CPU beyond that."""
+        """Exact matching on accelerators and small inputs; cluster probing on a CPU beyond that (int8 GEMMs with
+        the int8 precision)."""
         fast = options.match == "fast" or (
             options.match == "auto" and self.device.type == "cpu" and content.shape[2] * content.shape[3] * style.count > AUTO_FAST_PAIRS
         )
-        return match_approx if fast else match
+        if not fast:
+            return match
+        return partial(match_approx, int8=self.precision == "int8")
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
@@ -229,10 +256,14 @@ class Engine:
             output = keep_content_colour(output, _to_tensor(content, self.device))
         rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
         timings["total"] = elapsed(started, self.device)
+        content_objective = None
+        if objective is not None:
+            features = swapped.content if swapped.content is not None else self.encode(swapped.image, options)
+            content_objective = swap_objective(features, swapped.target)
         return Result(
             picture=Picture(rgb, content.alpha, content.bit_depth),
             objective=objective,
-            content_objective=swap_objective(swapped.content, swapped.target),
+            content_objective=content_objective,
             working_size=(width, height),
             device=str(self.device),
             timings=timings,

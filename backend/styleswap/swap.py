@@ -42,7 +42,8 @@ class StylePatches:
     @property
     def nbytes(self) -> int:
         tensors = [self.features, self.normalised] + ([self.clusters.centroids, self.clusters.order, self.clusters.rows] if self.clusters else [])
-        return sum(t.nelement() * t.element_size() for t in tensors)
+        codes = [self.clusters.int8_centroids, self.clusters.int8_members] if self.clusters else []
+        return sum(t.nelement() * t.element_size() for t in tensors) + sum(c.nbytes for c in codes if c is not None)
 
     def patch_numbers(self, rows: torch.Tensor) -> torch.Tensor:
         """The patch held by each row of ``normalised`` (rows are regrouped by cluster once clusters exist)."""
@@ -54,6 +55,30 @@ class StylePatches:
 
 
 @dataclass
+class Int8Rows:
+    """Rows as int8 codes with one scale each (absolute maximum / 127), for int8 GEMMs on a CPU."""
+
+    values: torch.Tensor  # (rows, D) int8
+    scales: torch.Tensor  # (rows,) float32
+
+    @classmethod
+    def of(cls, rows: torch.Tensor) -> Int8Rows:
+        scales = rows.abs().amax(1).float().clamp_min_(1e-30) / 127
+        return cls((rows * (1 / scales).to(rows.dtype)[:, None]).round_().to(torch.int8), scales)
+
+    def __getitem__(self, rows: slice) -> Int8Rows:
+        return Int8Rows(self.values[rows], self.scales[rows])
+
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """(queries, rows) dot products of int8 query codes with these rows, each query in its own code units."""
+        return torch._int_mm(queries, self.values.t()).float() * self.scales
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.nelement() + self.scales.nelement() * 4
+
+
+@dataclass
 class Clusters:
     """The style patches grouped by direction, for approximate matching; ``normalised`` is stored cluster by cluster."""
 
@@ -61,6 +86,8 @@ class Clusters:
     bounds: list[int]  # cluster c holds rows bounds[c]:bounds[c + 1] of the normalised patches
     order: torch.Tensor  # (N,) the patch number of each row
     rows: torch.Tensor  # (N,) the row of each patch number
+    int8_centroids: Int8Rows | None = None  # on a CPU: the centres and the normalised patches as int8 codes
+    int8_members: Int8Rows | None = None
 
 
 def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) -> StylePatches:
@@ -140,24 +167,25 @@ Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]
 def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: int) -> torch.Tensor:
     """Put the raw style patches named by ``indices`` back in place, averaging where they overlap.
 
-    Gather + fold: for each kernel offset (dy, dx) one gather of style activations and one strided add, so memory
-    stays at a few feature maps whatever the number of style patches.
+    Gather + fold on rows of channels: for each kernel offset (dy, dx) one row gather of style activations and one
+    strided add, so memory stays at a few feature maps whatever the number of style patches. The result is
+    channels last (1, C, H, W); the rows are a view of channels-last style activations (6x faster than gathering
+    columns of the usual layout).
     """
     k, s = style.patch_size, style.stride
     rows, cols = indices.shape
-    feats = style.features
-    channels, _, style_width = feats.shape
-    flat = feats.reshape(channels, -1)
+    channels, _, style_width = style.features.shape
+    pixels = style.features.permute(1, 2, 0).reshape(-1, channels)
     origin = (indices // style.grid_width) * s * style_width + (indices % style.grid_width) * s  # top-left, flat
-    out = torch.zeros(channels, height, width, dtype=feats.dtype, device=feats.device)
-    count = torch.zeros(1, height, width, dtype=feats.dtype, device=feats.device)
+    out = pixels.new_zeros(height, width, channels)
+    count = pixels.new_zeros(height, width, 1)
     for dy in range(k):
         for dx in range(k):
-            taken = flat[:, (origin + dy * style_width + dx).view(-1)].view(channels, rows, cols)
-            window = (slice(None), slice(dy, dy + s * (rows - 1) + 1, s), slice(dx, dx + s * (cols - 1) + 1, s))
+            taken = pixels.index_select(0, (origin + dy * style_width + dx).view(-1)).view(rows, cols, channels)
+            window = (slice(dy, dy + s * (rows - 1) + 1, s), slice(dx, dx + s * (cols - 1) + 1, s))
             out[window] += taken
             count[window] += 1
-    return (out / count).unsqueeze(0)
+    return (out / count).permute(2, 0, 1).unsqueeze(0)
 
 
 def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match) -> torch.Tensor:

@@ -31,7 +31,9 @@ def run_tiled(network: Network, x: torch.Tensor, scale: float, tile: int, halo: 
             top, left = max(0, y0 - halo), max(0, x0 - halo)
             piece = network(x[..., top : min(height, y1 + halo), left : min(width, x1 + halo)])
             if out is None:
-                out = piece.new_empty(*piece.shape[:2], round(height * scale), round(width * scale))
+                layout = torch.channels_last if piece.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+                shape = (*piece.shape[:2], round(height * scale), round(width * scale))
+                out = torch.empty(shape, dtype=piece.dtype, device=piece.device, memory_format=layout)
             oy, ox = round((y0 - top) * scale), round((x0 - left) * scale)
             h, w = round((y1 - y0) * scale), round((x1 - x0) * scale)
             out[..., round(y0 * scale) : round(y0 * scale) + h, round(x0 * scale) : round(x0 * scale) + w] = piece[..., oy : oy + h, ox : ox + w]

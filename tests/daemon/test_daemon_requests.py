@@ -9,6 +9,7 @@ import torch
 
 from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
 from styleswap.client import DaemonError
+from styleswap.devices import int8_available
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
 from styleswap_protocol import Message
@@ -19,7 +20,8 @@ def test_hello_describes_the_daemon(daemon, client):
     assert info["protocol"] == 1 and info["pid"] == daemon.process.pid
     assert info["daemon_version"] == daemon.info.version
     engine = info["engine"]
-    assert engine["device"] == "cpu" and engine["precision"] == "float32" and engine["state"] in ("idle", "busy", "error")
+    assert engine["device"] == "cpu" and engine["state"] in ("idle", "busy", "error")
+    assert engine["precision"] == ("int8" if int8_available() else "float32")  # auto on a CPU
     assert "vgg19-normalised/relu3_1/max on cpu" in engine["models"]
     assert engine["memory"]["rss_bytes"] > 100 * 2**20  # torch and VGG are resident
     assert info["max_pixels"] == info["limits"]["max_pixels"] > 3840 * 2160
@@ -162,5 +164,8 @@ def test_the_style_cache_counts_the_clusters_fast_matching_adds(client):
     before = client.hello()["engine"]["memory"]["style_cache_bytes"]
     client.stylize(content, style, {**TINY, "match": "fast"})  # the same prepared style, now clustered
     extra = client.hello()["engine"]["memory"]["style_cache_bytes"] - before
-    centres, rest = divmod(extra - 2 * 36 * 8, 256 * 9 * 4)  # 36 patches: order and rows (int64), then the centres
+    # 36 patches: order and rows (int64), then the centres; with int8 also every patch and centre as int8 codes
+    # with a float32 scale each
+    dim, int8 = 256 * 9, int8_available()
+    centres, rest = divmod(extra - 2 * 36 * 8 - int8 * 36 * (dim + 4), dim * 4 + int8 * (dim + 4))
     assert rest == 0 and 1 <= centres <= 12  # at most 2·√36 clusters

@@ -4,7 +4,7 @@ import torch
 from styleswap.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
-from styleswap.swap import match, match_scores, prepare_style
+from styleswap.swap import Int8Rows, match, match_scores, prepare_style
 
 
 @pytest.fixture(scope="module")
@@ -16,19 +16,35 @@ def features(models, astronaut, chelsea):
     return engine.encode(content, options), prepare_style(engine.encode(style, options))
 
 
-def test_fast_matching_is_close_to_exact_on_real_features(features):
+@pytest.mark.parametrize("int8", [False, True])
+def test_fast_matching_is_close_to_exact_on_real_features(features, int8):
     content, style = features
-    exact, fast = match(content, style), match_approx(content, style)
+    exact, fast = match(content, style), match_approx(content, style, int8=int8)
     agreement = (exact == fast).float().mean().item()
     score_ratio = (match_scores(content, style, fast).sum() / match_scores(content, style, exact).sum()).item()
     assert agreement > 0.8
     assert 0.99 < score_ratio <= 1.0 + 1e-6
 
 
-def test_probing_every_cluster_is_exact(features):
+def test_probing_every_cluster_is_exact_and_int8_loses_only_near_ties(features):
     content, style = features
     small = prepare_style(style.features[None, :, :12, :12])  # 100 patches in 8 clusters
-    assert torch.equal(match_approx(content, small, probes=100), match(content, small))
+    exact = match(content, small)
+    assert torch.equal(match_approx(content, small, probes=100), exact)
+    rounded = match_approx(content, small, probes=100, int8=True)
+    assert 0.9 < (rounded == exact).float().mean().item() < 1.0
+    assert match_scores(content, small, rounded).sum() / match_scores(content, small, exact).sum() > 0.999
+
+
+def test_int8_rows_score_like_the_float_rows():
+    torch.manual_seed(0)
+    rows, queries = torch.randn(300, 2304), torch.rand(50, 2304)
+    codes = Int8Rows.of(rows)
+    assert codes.values.dtype == torch.int8 and codes.values.abs().max() == 127
+    scale = 127 / queries.abs().max()
+    scores = codes.scores((queries * scale).round().to(torch.int8)) / scale
+    exact = queries @ rows.t()
+    assert ((scores - exact).norm() / exact.norm()).item() < 0.01
 
 
 def test_clusters_are_kept_with_the_style_and_partition_it(features):
@@ -43,9 +59,11 @@ def test_clusters_are_kept_with_the_style_and_partition_it(features):
     assert style.nbytes > before
 
 
-def test_auto_uses_fast_matching_only_for_large_cpu_work(models):
-    engine = Engine("cpu")
+def test_auto_uses_fast_matching_only_for_large_cpu_work_in_int8_with_that_precision(models):
     style = prepare_style(torch.rand(1, 256, 70, 70))
-    assert engine.matcher(Options(), torch.rand(1, 256, 10, 10), style) is match
-    assert engine.matcher(Options(), torch.rand(1, 256, 128, 128), style) is match_approx
-    assert engine.matcher(Options(match="exact"), torch.rand(1, 256, 128, 128), style) is match
+    for precision in ("int8", "float32"):
+        engine = Engine("cpu", precision=precision)
+        assert engine.matcher(Options(), torch.rand(1, 256, 10, 10), style) is match
+        fast = engine.matcher(Options(), torch.rand(1, 256, 128, 128), style)
+        assert fast.func is match_approx and fast.keywords == {"int8": precision == "int8"}
+        assert engine.matcher(Options(match="exact"), torch.rand(1, 256, 128, 128), style) is match

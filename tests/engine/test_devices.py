@@ -1,3 +1,5 @@
+import platform
+
 import pytest
 import torch
 
@@ -37,9 +39,18 @@ def test_asking_for_an_absent_device_is_an_error():
         pick_device("cuda")
 
 
-def test_precision_is_float16_on_cuda_and_float32_elsewhere_unless_asked():
-    assert pick_precision("auto", torch.device("cuda")) == torch.float16
-    assert pick_precision("auto", CPU) == pick_precision("float32", CPU) == torch.float32
-    assert pick_precision("bfloat16", CPU) == torch.bfloat16
-    with pytest.raises(StyleSwapError, match="unknown precision 'half'; choose one of: auto, float32, float16, bfloat16"):
+def test_precision_is_float16_on_cuda_int8_on_x86_cpus_and_float32_elsewhere_unless_asked(monkeypatch):
+    assert pick_precision("auto", torch.device("cuda")) == "float16"
+    assert pick_precision("auto", torch.device("mps")) == "float32"
+    assert pick_precision("bfloat16", CPU) == "bfloat16" and pick_precision("float32", CPU) == "float32"
+    with pytest.raises(StyleSwapError, match="unknown precision 'half'; choose one of: auto, float32, float16, bfloat16, int8"):
         pick_precision("half", CPU)
+    with pytest.raises(StyleSwapError, match="int8 runs on x86 CPUs only, not on cuda"):
+        pick_precision("int8", torch.device("cuda"))
+    assert devices.int8_available() == (platform.machine().lower() in ("x86_64", "amd64"))
+    monkeypatch.setattr(devices, "int8_available", lambda: True)
+    assert pick_precision("auto", CPU) == pick_precision("int8", CPU) == "int8"
+    monkeypatch.setattr(devices, "int8_available", lambda: False)  # an ARM CPU: no x86 int8 kernels
+    assert pick_precision("auto", CPU) == "float32"
+    with pytest.raises(StyleSwapError, match="int8 runs on x86 CPUs only, not on cpu"):
+        pick_precision("int8", CPU)

@@ -113,18 +113,32 @@ def test_tiny_images_are_refused():
     assert fit_within((400, 300), 1000) == (400, 300)
 
 
-@pytest.mark.parametrize(("precision", "mean_change"), [("float16", 0.005), ("bfloat16", 0.03)])
-def test_reduced_precision_keeps_the_result(engine, chelsea, astronaut, precision, mean_change):
+@pytest.mark.parametrize(("precision", "mean_change", "objective_change"), [("float16", 0.005, 0.02), ("bfloat16", 0.03, 0.02), ("int8", 0.02, 0.03)])
+@pytest.mark.parametrize("match", ["exact", "fast"])
+def test_reduced_precision_keeps_the_result(chelsea, astronaut, precision, mean_change, objective_change, match):
     """The half-precision path (CUDA's default) run on the CPU: the same picture within rounding, scored as well, and
-    float32 out; optimisation from it still works in float32."""
+    float32 out; optimisation from it still works in float32. int8 changes which patch wins a near tie, so more
+    pixels move a little, and the swap objective hardly."""
     content, style = Picture.from_array(chelsea), Picture.from_array(astronaut[::2, ::2])
-    options = Options(max_size=160, style_size=128, match="exact", score=True)
-    reference = engine.stylize(content, style, options)
-    half = Engine("cpu", precision=precision)
-    result = half.stylize(content, style, options)
-    assert half.encode(half.working_image(style, 64, options)[0], options).dtype == half.dtype
+    options = Options(max_size=160, style_size=128, match=match, score=True)
+    full = Engine("cpu", precision="float32")
+    reference = full.stylize(content, style, options)
+    reduced = Engine("cpu", precision=precision)
+    result = reduced.stylize(content, style, options)
+    assert reduced.encode(reduced.working_image(style, 64, options)[0], options).dtype == reduced.dtype
     assert result.picture.rgb.dtype == np.float32
-    assert np.abs(result.picture.rgb - reference.picture.rgb).mean() < mean_change
-    assert abs(result.objective - reference.objective) < 0.02 * reference.objective
+    assert 0 < np.abs(result.picture.rgb - reference.picture.rgb).mean() < mean_change * (2 if match == "fast" else 1)  # k-means in it too
+    assert abs(result.objective - reference.objective) < objective_change * reference.objective
     refine = Options(method="invnet+optim", iters=10, max_size=96, style_size=96)
-    assert abs(half.stylize(content, style, refine).objective - engine.stylize(content, style, refine).objective) < 0.02 * reference.objective
+    assert abs(reduced.stylize(content, style, refine).objective - full.stylize(content, style, refine).objective) < objective_change * reference.objective
+
+
+def test_int8_content_is_blended_and_scored_in_float32(chelsea, astronaut):
+    """With int8 the content activations only choose patches: the strength blend and the content's own objective
+    use float32 activations, so strength 0 reproduces the content's features exactly."""
+    content, style = Picture.from_array(chelsea), Picture.from_array(astronaut[::2, ::2])
+    int8, full = Engine("cpu", precision="int8"), Engine("cpu", precision="float32")
+    options = Options(max_size=96, style_size=96, strength=0.0, score=True)
+    assert int8.stylize(content, style, options).content_objective == 0.0
+    half = Options(max_size=96, style_size=96, strength=0.5, score=True)
+    assert np.abs(int8.stylize(content, style, half).picture.rgb - full.stylize(content, style, half).picture.rgb).mean() < 0.01
