@@ -3,8 +3,8 @@
 Matching asks which style patch correlates best with each content patch. An int8 copy of the encoder (oneDNN's
 u8 x s8 convolutions, weights scaled per output channel, activations with one scale per layer) answers that about
 3.5x faster than float32 on a CPU with VNNI, and changes the answer only between near-tied patches: at 512 px it
-moves relu3_1 by 4-6 % (relative L2), and exact matching of its activations keeps 99.94-99.98 % of the correlation
-score of float32's. The style's activations, which the result is made of, and the inverse network stay float32
+moves relu3_1 by 4-6 % (relative L2), and exact matching of its activations keeps 99.98 % of the correlation score
+of float32's. The style's activations, which the result is made of, and the inverse network stay float32
 (an int8 front half of the inverse network was 50 ms faster at 512 px but raised the swap objective by 1.5 %).
 
 The activation scales are calibrated on our training images (``styleswap calibrate-int8``) and shipped in

@@ -92,7 +92,7 @@ class Options:
 class Result:
     picture: Picture
     objective: float | None  # swap objective of the result; None when not asked for and not free (see Options.score)
-    content_objective: float | None  # the same measure for the unchanged content image, for comparison; None with objective
+    content_objective: float | None  # the same measure for the unchanged content image, for comparison; None when objective is
     working_size: tuple[int, int]
     device: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -226,7 +226,8 @@ class Engine:
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
-        comes free; the inverse network's costs an encoding, about a fifth of a stylisation, so only with ``score``)."""
+        comes free; the inverse network's costs a float32 encoding, as long as the rest of a CPU stylisation in
+        int8, so only with ``score``)."""
         if options.method == "invnet":
             image = self.decode(swapped.target, options)
             report("reconstruct", 1.0)

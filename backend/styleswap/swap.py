@@ -22,6 +22,8 @@ _EPS = 1e-8
 # (content positions, style patches) scored by one GEMM: large enough for full GEMM speed, small enough (32 MB) that
 # the allocator reuses its memory; one score block for a whole 512 px image spent up to a sixth of matching on page faults
 SCORE_BLOCK = (4096, 2048)
+_INT8_BLOCK = 1 << 22  # elements rounded to int8 at a time
+_FOLD_BLOCK = 1 << 22  # activations gathered at a time by the patch fold
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Int8Rows:
     @classmethod
     def of(cls, rows: torch.Tensor) -> Int8Rows:
         scales = rows.abs().amax(1).float().clamp_min_(1e-30) / 127
-        return cls((rows * (1 / scales).to(rows.dtype)[:, None]).round_().to(torch.int8), scales)
+        return cls(to_int8(rows, (1 / scales)[:, None]), scales)
 
     def __getitem__(self, rows: slice) -> Int8Rows:
         return Int8Rows(self.values[rows], self.scales[rows])
@@ -78,6 +80,17 @@ class Int8Rows:
         return self.values.nelement() + self.scales.nelement() * 4
 
 
+def to_int8(x: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """round(x * scale) as int8 (``scale`` broadcasts along the first dimension), a block of rows at a time: the
+    float product of a 4K frame's activations at once would be 0.5 GB on top of them."""
+    out = torch.empty(x.shape, dtype=torch.int8, device=x.device)
+    step = max(1, _INT8_BLOCK // max(1, x[0].numel()))
+    for i in range(0, x.shape[0], step):
+        part = scale[i : i + step] if isinstance(scale, torch.Tensor) else scale
+        out[i : i + step] = (x[i : i + step].float() * part).round_()
+    return out
+
+
 @dataclass
 class Clusters:
     """The style patches grouped by direction, for approximate matching; ``normalised`` is stored cluster by cluster."""
@@ -86,8 +99,8 @@ class Clusters:
     bounds: list[int]  # cluster c holds rows bounds[c]:bounds[c + 1] of the normalised patches
     order: torch.Tensor  # (N,) the patch number of each row
     rows: torch.Tensor  # (N,) the row of each patch number
-    int8_centroids: Int8Rows | None = None  # on a CPU: the centres and the normalised patches as int8 codes
-    int8_members: Int8Rows | None = None
+    int8_centroids: Int8Rows | None = None  # the centres and the normalised patches as int8 codes, made on the
+    int8_members: Int8Rows | None = None  # first int8 match (approx_match.int8_codes)
 
 
 def prepare_style(features: torch.Tensor, patch_size: int = 3, stride: int = 1) -> StylePatches:
@@ -179,13 +192,16 @@ def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: 
     origin = (indices // style.grid_width) * s * style_width + (indices % style.grid_width) * s  # top-left, flat
     out = pixels.new_zeros(height, width, channels)
     count = pixels.new_zeros(height, width, 1)
+    block = max(1, _FOLD_BLOCK // (cols * channels))  # patch rows gathered at a time: a whole 4K map is 0.5 GB
     for dy in range(k):
         for dx in range(k):
-            taken = pixels.index_select(0, (origin + dy * style_width + dx).view(-1)).view(rows, cols, channels)
-            window = (slice(dy, dy + s * (rows - 1) + 1, s), slice(dx, dx + s * (cols - 1) + 1, s))
-            out[window] += taken
-            count[window] += 1
-    return (out / count).permute(2, 0, 1).unsqueeze(0)
+            for r0 in range(0, rows, block):
+                r1 = min(rows, r0 + block)
+                taken = pixels.index_select(0, (origin[r0:r1] + dy * style_width + dx).view(-1)).view(r1 - r0, cols, channels)
+                window = (slice(dy + s * r0, dy + s * (r1 - 1) + 1, s), slice(dx, dx + s * (cols - 1) + 1, s))
+                out[window] += taken
+                count[window] += 1
+    return out.div_(count).permute(2, 0, 1).unsqueeze(0)  # in place, for the same reason
 
 
 def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match) -> torch.Tensor:
