@@ -78,12 +78,12 @@ def measure(client: Client, tiny: np.ndarray, frame: np.ndarray, style: np.ndarr
         return client.stylize(array_to_image(pixels, "u8"), style_id, options).image
 
     frame_image = array_to_image(frame, "u8")
-    tiny_pair = medians({"in": lambda: in_process(tiny, "tiny", TINY), "daemon": lambda: via_daemon(tiny, TINY)}, cpu, repeat)
-    frame_pair = medians({"in": lambda: in_process(frame, "frame", FRAME), "daemon": lambda: via_daemon(frame, FRAME)}, cpu, repeat)
+    tiny_pair = medians({"in": lambda: in_process(tiny, "tiny", TINY), "daemon": lambda: via_daemon(tiny, TINY)}, cpu, repeat, settle=0)
+    frame_pair = medians({"in": lambda: in_process(frame, "frame", FRAME), "daemon": lambda: via_daemon(frame, FRAME)}, cpu, repeat, settle=0)
     rows = [
-        ("hello (protocol round trip only)", None, medians({"hello": client.hello}, cpu, repeat * 10)["hello"]),
+        ("hello (protocol round trip only)", None, medians({"hello": client.hello}, cpu, repeat * 10, settle=0)["hello"]),
         ("stylize 16x16 RGBA, 1 iteration", tiny_pair["in"], tiny_pair["daemon"]),
-        ("upload 3840x2160 RGBA u8 (one way, hashed)", None, medians({"upload": lambda: client.upload_style(frame_image)}, cpu, repeat)["upload"]),
+        ("upload 3840x2160 RGBA u8 (one way, hashed)", None, medians({"upload": lambda: client.upload_style(frame_image)}, cpu, repeat, settle=0)["upload"]),
         ("stylize 3840x2160 RGBA u8 (worked at 64 px)", frame_pair["in"], frame_pair["daemon"]),
     ]
     return rows, device

@@ -42,18 +42,19 @@ def machine() -> dict[str, str | int]:
     return {"cpu": cpu, "cores": os.cpu_count() or 0, "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
 
 
-def medians(works: dict[str, Callable[[], object]], device: torch.device, repeat: int) -> dict[str, float]:
+def medians(works: dict[str, Callable[[], object]], device: torch.device, repeat: int, settle: float = SETTLE) -> dict[str, float]:
     """Median seconds of each work, timed in turns (a, b, a, b, ...) so that a slow spell of a shared machine
     weighs on all of them alike: the ratios between them are what the benchmark reports.
 
-    Each run starts after a pause of ``SETTLE`` seconds: onnxruntime's threads keep spinning after a call returns,
-    and on two cores that slowed the next run of ours from 0.25 to 0.33 s at 512 px."""
+    Each run starts after ``settle`` seconds of quiet: onnxruntime's threads keep spinning after a call returns,
+    and on two cores that slowed the next run of ours from 0.25 to 0.33 s at 512 px. Latency benchmarks of
+    millisecond calls pass 0 (a pause lets the threads they wake fall asleep)."""
     for work in works.values():
         work()  # warm-up: allocator, oneDNN primitive caches, CUDA kernels
     times: dict[str, list[float]] = {name: [] for name in works}
     for _ in range(repeat):
         for name, work in works.items():
-            time.sleep(SETTLE)
+            time.sleep(settle)
             start = time.perf_counter()
             work()
             if device.type == "cuda":
