@@ -33,7 +33,7 @@ from styleswap.errors import StyleSwapError
 SCALES_FILE = "encoder_int8_scales.json"
 PERCENTILE = 0.9999  # of each layer's activations: the top 0.01 % saturate, the rest get finer steps
 _SAMPLE = 1 << 24  # activations per layer the percentile is taken over (torch.quantile's limit)
-_KEEP_EVERY = 7  # of each calibration image's activations, so that many images fit in memory
+_KEEP_EVERY = 7  # of each calibration image's activations (copied out, so the full maps are freed)
 
 
 @contextmanager
@@ -110,7 +110,7 @@ def calibrate(encoder: Encoder, images: list[torch.Tensor], percentile: float = 
     measured with the float encoder whose int8 copy will use them."""
     seen: dict[str, list[torch.Tensor]] = {}
     hooks = [
-        getattr(encoder, "relu" + name[4:]).register_forward_hook(lambda _m, _i, out, name=name: seen.setdefault(name, []).append(out.detach().flatten()[::_KEEP_EVERY].float()))
+        getattr(encoder, "relu" + name[4:]).register_forward_hook(lambda _m, _i, out, name=name: seen.setdefault(name, []).append(out.detach().flatten()[::_KEEP_EVERY].float().clone()))
         for name, _, _ in _folded_convs(encoder)
     ]
     try:
