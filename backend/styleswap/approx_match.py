@@ -6,7 +6,7 @@ patches). Each content patch is scored against the cluster centres, then against
 best clusters: for N = 15 129 style patches that is 98 + 4 x 154 scores instead of 15 129. The per-cluster scores
 are dense GEMMs over the content patches that probed the cluster.
 
-With ``int8`` (the engine's int8 precision, on x86 CPUs) those GEMMs run on int8 rows, a scale per style row and one
+With ``int8`` (the engine's int8 precision, on x86 CPUs with VNNI) those GEMMs run on int8 rows, a scale per style row and one
 for the whole content map, at about 3x float32's throughput with VNNI: the winner is then the best member probed up
 to the rounding of the rows, which swaps a few near-tied patches and costs under 0.1 % of the score. Otherwise the
 scores are computed in the activations' dtype.

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     serve.add_argument(
-        "--precision", default="auto", help="auto, float32, float16, bfloat16 or int8: of encoding, matching and the inverse network (auto: float16 on CUDA, int8 on x86 CPUs, float32 elsewhere)"
+        "--precision", default="auto", help="auto, float32, float16, bfloat16 or int8: of encoding, matching and the inverse network (auto: float16 on CUDA, int8 on x86 CPUs with VNNI, float32 elsewhere)"
     )
     serve.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     serve.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")

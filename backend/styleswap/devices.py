@@ -32,20 +32,31 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def pick_precision(name: str, device: torch.device) -> str:
     """The precision of the feed-forward path. ``auto`` is float16 on CUDA (tensor cores, half the memory traffic),
-    int8 on x86 CPUs (for what chooses patches; see ``int8_encoder``) and float32 elsewhere: on CPUs without AMX
+    int8 on x86 CPUs with VNNI (for what chooses patches; see ``int8_encoder``) and float32 elsewhere: on CPUs without AMX
     float16 and bfloat16 run slower, not faster (docs/benchmarks.md)."""
     if name == "auto":
         return "float16" if device.type == "cuda" else "int8" if device.type == "cpu" and int8_available() else "float32"
     if name not in PRECISIONS:
         raise StyleSwapError(f"unknown precision {name!r}; choose one of: auto, {', '.join(PRECISIONS)}")
     if name == "int8" and not (device.type == "cpu" and int8_available()):
-        raise StyleSwapError(f"int8 runs on x86 CPUs only, not on {device.type} here; use --precision auto or float32")
+        raise StyleSwapError(f"int8 needs an x86 CPU with VNNI, not {device.type} here; use --precision auto or float32")
     return name
 
 
 def int8_available() -> bool:
-    """True where torch's int8 convolutions and GEMMs run on x86 kernels (oneDNN / FBGEMM)."""
-    return torch.backends.quantized.engine in ("x86", "onednn", "fbgemm")
+    """True where torch's int8 convolutions and GEMMs run on x86 kernels (oneDNN / FBGEMM) and the CPU has VNNI:
+    without it, u8 x s8 products are summed in pairs into 16 bits, which saturate at full 8-bit range."""
+    return torch.backends.quantized.engine in ("x86", "onednn", "fbgemm") and _cpu_has_vnni()
+
+
+def _cpu_has_vnni() -> bool:
+    """From the kernel's CPU flags (Linux); elsewhere unknown, so no."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
 
 
 def elapsed(since: float, device: torch.device) -> float:

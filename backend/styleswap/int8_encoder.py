@@ -1,4 +1,4 @@
-"""The encoder in int8 on x86 CPUs, for the activations whose only job is to choose style patches.
+"""The encoder in int8 on x86 CPUs with VNNI, for the activations whose only job is to choose style patches.
 
 Matching asks which style patch correlates best with each content patch. An int8 copy of the encoder (oneDNN's
 u8 x s8 convolutions, weights scaled per output channel, activations with one scale per layer) answers that about

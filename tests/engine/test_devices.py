@@ -45,12 +45,15 @@ def test_precision_is_float16_on_cuda_int8_on_x86_cpus_and_float32_elsewhere_unl
     assert pick_precision("bfloat16", CPU) == "bfloat16" and pick_precision("float32", CPU) == "float32"
     with pytest.raises(StyleSwapError, match="unknown precision 'half'; choose one of: auto, float32, float16, bfloat16, int8"):
         pick_precision("half", CPU)
-    with pytest.raises(StyleSwapError, match="int8 runs on x86 CPUs only, not on cuda"):
+    with pytest.raises(StyleSwapError, match="int8 needs an x86 CPU with VNNI, not cuda"):
         pick_precision("int8", torch.device("cuda"))
+    monkeypatch.setattr(devices, "_cpu_has_vnni", lambda: False)  # 16-bit sums that saturate: not int8
+    assert not devices.int8_available()
+    monkeypatch.setattr(devices, "_cpu_has_vnni", lambda: True)
     assert devices.int8_available() == (platform.machine().lower() in ("x86_64", "amd64"))
     monkeypatch.setattr(devices, "int8_available", lambda: True)
     assert pick_precision("auto", CPU) == pick_precision("int8", CPU) == "int8"
     monkeypatch.setattr(devices, "int8_available", lambda: False)  # an ARM CPU: no x86 int8 kernels
     assert pick_precision("auto", CPU) == "float32"
-    with pytest.raises(StyleSwapError, match="int8 runs on x86 CPUs only, not on cpu"):
+    with pytest.raises(StyleSwapError, match="int8 needs an x86 CPU with VNNI, not cpu"):
         pick_precision("int8", CPU)

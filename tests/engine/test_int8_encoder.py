@@ -1,4 +1,4 @@
-"""The int8 encoder that chooses patches on x86 CPUs: close to the float encoder, tiled exactly, and calibrated by
+"""The int8 encoder that chooses patches on x86 CPUs with VNNI: close to the float encoder, tiled exactly, and calibrated by
 our own command."""
 
 import json

@@ -38,7 +38,7 @@ class Limits:
 class DaemonConfig:
     port: int = 0  # 0: a free port chosen by the OS
     device: str = "auto"
-    precision: str = "auto"  # of encoding, matching and the inverse network: float16 on CUDA, int8 on x86 CPUs, else float32
+    precision: str = "auto"  # of encoding, matching and the inverse network: float16 on CUDA, int8 on x86 CPUs with VNNI, else float32
     weights: str | None = None
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     connection_file: Path = field(default_factory=default_connection_path)
