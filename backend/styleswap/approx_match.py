@@ -71,7 +71,8 @@ def match_approx(
         # one scale for the whole map: it multiplies every score alike, so it is dropped (a scale per patch row
         # kept the same score, and cost a pass over rows 9x the map's size)
         pixels = content[0].permute(1, 2, 0)  # (H, W, C): rows of channels, as matching reads them
-        content = to_int8(pixels, 127 / content.abs().amax().float().clamp_min(1e-30).item()).permute(2, 0, 1)[None]
+        largest = torch.linalg.vector_norm(content, float("inf")).float().clamp_min(1e-30).item()  # max |x|, no |content| copy
+        content = to_int8(pixels, 127 / largest).permute(2, 0, 1)[None]
         itemsize = 1
     per_position = dim * itemsize + (count + probes * 3) * 4  # its patch row, its centre scores, its probes' scores and rows
     for start, patches in content_bands(content, style.patch_size, style.stride, per_position, memory_budget):

@@ -15,13 +15,12 @@ import platform
 import resource
 import statistics
 import time
-from functools import partial
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 import torch
 
-from styleswap.approx_match import match_approx
 from styleswap.baseline import dense_swap
 from styleswap.images import Picture
 from styleswap.optimize import invert_by_optimisation
@@ -98,7 +97,7 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     matching = engine.encode_for_matching(rgb, options)  # int8 activations with the int8 precision
     style_features = engine.encode(style_rgb, options)
     patches = prepare_style(style_features, options.patch_size)
-    fast_match = partial(match_approx, int8=engine.precision == "int8")  # what the engine's fast matching runs
+    fast_match = engine.matcher(replace(options, match="fast"), matching, patches)  # as the engine runs it
     fast_match(matching, patches)  # clusters (and int8 codes) are part of the cached style, like the patches
     positions = (features.shape[2] - 2) * (features.shape[3] - 2)
     flops = 2 * positions * patches.count * patches.normalised.shape[1]

@@ -95,14 +95,11 @@ class ReflectPad(nn.Module):
 
 def _folded_convs(encoder: Encoder) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(name, weight, bias) of each conv, with the preprocessing 1x1 conv folded into the first."""
-    names = [name for name, module in encoder.named_children() if name.startswith("conv")]
-    pre = encoder.preprocess
-    first = getattr(encoder, names[0])
-    mix = pre.weight[:, :, 0, 0].to(first.weight.dtype)
-    weight = torch.einsum("oiyx,ij->ojyx", first.weight, mix)
-    bias = first.bias + torch.einsum("oiyx,i->o", first.weight, pre.bias.to(first.weight.dtype))
-    rest = [(name, getattr(encoder, name).weight, getattr(encoder, name).bias) for name in names[1:]]
-    return [(names[0], weight.detach(), bias.detach())] + [(n, w.detach(), b.detach()) for n, w, b in rest]
+    convs = [(name, module.weight.detach(), module.bias.detach()) for name, module in encoder.named_children() if name.startswith("conv")]
+    name, weight, bias = convs[0]
+    mix, shift = encoder.preprocess.weight[:, :, 0, 0].to(weight.dtype), encoder.preprocess.bias.to(weight.dtype)
+    folded = (name, torch.einsum("oiyx,ij->ojyx", weight, mix), bias + torch.einsum("oiyx,i->o", weight, shift))
+    return [folded, *convs[1:]]
 
 
 def calibrate(encoder: Encoder, images: list[torch.Tensor], percentile: float = PERCENTILE) -> dict[str, float]:
