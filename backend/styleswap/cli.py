@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from styleswap import __version__, bench, evaluate, int8_encoder
+from styleswap import __version__, bench, evaluate, int8, int8_encoder, int8_inverse
 from styleswap.devices import DEVICES, PRECISIONS, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
@@ -95,11 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
     train.set_defaults(run=_train)
 
-    calibrate = commands.add_parser("calibrate-int8", help="measure the int8 encoder's activation scales on photos and paintings")
+    calibrate = commands.add_parser("calibrate-int8", help="measure the activation ranges of the int8 encoder and inverse network on photos and paintings")
     calibrate.add_argument("folders", nargs="+", help="folders of images, e.g. photos and paintings")
     calibrate.add_argument("--count", type=int, default=48, help="images taken from each folder (sorted by name)")
     calibrate.add_argument("--size", type=int, default=384, help="longest side the images are encoded at")
-    calibrate.add_argument("--out", type=Path, default=int8_encoder.bundled_scales(), help="JSON file to write (default: the one the package ships)")
+    calibrate.add_argument("--out", type=Path, default=int8.bundled_scales(), help="JSON file to write (default: the one the package ships)")
     calibrate.set_defaults(run=_calibrate_int8)
 
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
@@ -230,20 +230,34 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrate_int8(args: argparse.Namespace) -> int:
+    """The encoder on every image; the inverse network the engine loads (``STYLESWAP_INVNET_WEIGHTS`` too) on each
+    image swapped with the style of the image half the list on (a painting for each photo, given as many of each)."""
     if args.count < 1 or args.size < 32:
         raise StyleSwapError("--count must be positive and --size at least 32")
+    try:
+        sections = json.loads(args.out.read_text()) if args.out.is_file() else {}  # calibrations of other networks stay
+    except (OSError, ValueError) as exc:
+        raise StyleSwapError(f"cannot read {args.out} to add to it ({exc}); give another --out") from None
     files = [path for folder in args.folders for path in image_files(folder)[: args.count]]
-    engine, options = Engine("cpu", precision="float32"), Options()
-    images = [engine.working_image(load_image(path), args.size, options)[0] for path in files]
-    scales = {int8_encoder.scales_key(options.encoder, options.pooling): int8_encoder.calibrate(engine.encoder(options), images)}
-    about = f"{int8_encoder.PERCENTILE:.2%} percentile of each relu's activations over {len(files)} images at {args.size} px, / 255"
-    args.out.write_text(json.dumps({"about": about, "scales": scales}, indent=2) + "\n")
-    print(f"wrote {args.out}: {about}")
+    engine, options = Engine("cpu", precision="float32"), Options(max_size=args.size, style_size=args.size)
+    pictures = [load_image(path) for path in files]
+    scales = int8_encoder.calibrate(engine.encoder(options), [engine.working_image(picture, args.size, options)[0] for picture in pictures])
+    half, net = len(files) // 2, engine.inverse()
+    targets = (engine.swapped(picture, pictures[(i + half) % len(files)], options, lambda stage, fraction: None).target for i, picture in enumerate(pictures))
+    ranges = int8_inverse.calibrate(net, targets)
+    for section, about, key, values in (
+        ("encoder", f"{int8_encoder.PERCENTILE:.2%} percentile of each relu's activations, / 255", int8_encoder.scales_key(options.encoder, options.pooling), scales),
+        ("inverse", f"range of each quantisation point less a {int8_inverse.TAIL:g} tail at each end, over swaps of each image with the style of the image half the list on; by weights digest", int8_inverse.weights_digest(net), ranges),
+    ):
+        calibrations = {**sections.get(section, {}).get("calibrations", {}), key: values}
+        sections[section] = {"about": f"{about}; measured on {len(files)} images at {args.size} px", "calibrations": calibrations}
+    args.out.write_text(json.dumps(sections, indent=2) + "\n")
+    print(f"wrote {args.out}: encoder and inverse network over {len(files)} images at {args.size} px")
     return 0
 
 
 def _precision_flag(parser: argparse.ArgumentParser) -> None:
-    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8; the result's features and network stay float32), float32 elsewhere"
+    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network's front half in int8; the style's features stay float32), float32 elsewhere"
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
 
 

@@ -32,7 +32,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def pick_precision(name: str, device: torch.device) -> str:
     """The precision of the feed-forward path. ``auto`` is float16 on CUDA (tensor cores, half the memory traffic),
-    int8 on x86 CPUs with VNNI (for what chooses patches; see ``int8_encoder``) and float32 elsewhere: on CPUs without AMX
+    int8 on x86 CPUs with VNNI (see ``int8_encoder`` and ``int8_inverse``) and float32 elsewhere: on CPUs without AMX
     float16 and bfloat16 run slower, not faster (docs/benchmarks.md)."""
     if name == "auto":
         return "float16" if device.type == "cuda" else "int8" if device.type == "cpu" and int8_available() else "float32"

@@ -4,46 +4,27 @@ Matching asks which style patch correlates best with each content patch. An int8
 u8 x s8 convolutions, weights scaled per output channel, activations with one scale per layer) answers that about
 3.5x faster than float32 on a CPU with VNNI, and changes the answer only between near-tied patches: at 512 px it
 moves relu3_1 by 4-6 % (relative L2), and exact matching of its activations keeps 99.98 % of the correlation score
-of float32's. The style's activations, which the result is made of, and the inverse network stay float32
-(an int8 front half of the inverse network was 50 ms faster at 512 px but raised the swap objective by 1.5 %).
+of float32's. The style's activations, which the result is made of, stay float32.
 
 The activation scales are calibrated on our training images (``styleswap calibrate-int8``) and shipped in
-``weights/encoder_int8_scales.json``, for the encoder the inverse network reads (VGG-19 normalised, max pooling):
-the others are slower choices for optimisation and encode in float.
+``weights/int8_scales.json``, for the encoder the inverse network reads (VGG-19 normalised, max pooling): the others
+are slower choices for optimisation and encode in float.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import warnings
-from contextlib import contextmanager
-from importlib import resources
-from pathlib import Path
-from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.ao.nn.intrinsic.quantized import ConvReLU2d
 
 from styleswap.encoder import Encoder
 from styleswap.errors import StyleSwapError
+from styleswap.int8 import CodePad, load_calibration, quantize, quantized_conv, quiet
 
-SCALES_FILE = "encoder_int8_scales.json"
 PERCENTILE = 0.9999  # of each layer's activations: the top 0.01 % saturate, the rest get finer steps
 _SAMPLE = 1 << 24  # activations per layer the percentile is taken over (torch.quantile's limit)
 _KEEP_EVERY = 7  # of each calibration image's activations (copied out, so the full maps are freed)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """oneDNN's int8 kernels are reached through torch.ao's quantized modules, which torch has deprecated in favour
-    of compiled graphs; they still run eagerly and need no compiler, as a desktop service must. Their deprecation
-    warnings are silenced where they are used."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*quantiz.*deprecated")
-        yield
 
 
 class Int8Encoder(nn.Module):
@@ -54,7 +35,7 @@ class Int8Encoder(nn.Module):
 
     def __init__(self, encoder: Encoder, scales: dict[str, float]) -> None:
         super().__init__()
-        with _quiet():
+        with quiet():
             self._build(encoder, scales)
 
     def _build(self, encoder: Encoder, scales: dict[str, float]) -> None:
@@ -68,29 +49,14 @@ class Int8Encoder(nn.Module):
                 self.steps.append(module)
             elif name in convs:
                 weight, bias = convs[name]
-                self.steps.append(ReflectPad())
-                conv = ConvReLU2d(weight.shape[1], weight.shape[0], 3)
-                per_channel = (weight.abs().amax((1, 2, 3)).clamp_min(1e-12) / 127).double()
-                zeros = torch.zeros(weight.shape[0], dtype=torch.long)
-                conv.set_weight_bias(torch.quantize_per_channel(weight.float(), per_channel, zeros, 0, torch.qint8), bias.float())
-                conv.scale, conv.zero_point = scales[name], 0
-                self.steps.append(conv)
+                self.steps.extend((CodePad(), quantized_conv(weight, bias, scales[name])))
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        with _quiet():
-            x = torch.quantize_per_tensor(rgb.float().contiguous(memory_format=torch.channels_last), 1 / 255, 0, torch.quint8)
+        with quiet():
+            x = quantize(rgb, 0.0, 1.0)  # steps of 1/255
             for step in self.steps:
                 x = step(x)
         return x.dequantize()
-
-
-class ReflectPad(nn.Module):
-    """Reflection padding of a quantized map by one cell, done on its uint8 codes: torch's quantized padding is a
-    slow generic copy that also drops the channels-last layout (it cost as much as the convolutions)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        codes = F.pad(x.int_repr(), (1, 1, 1, 1), mode="reflect")
-        return torch._make_per_tensor_quantized_tensor(codes, x.q_scale(), x.q_zero_point())
 
 
 def _folded_convs(encoder: Encoder) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -130,11 +96,6 @@ def scales_key(profile: str, pooling: str) -> str:
     return f"{profile}/{pooling}"
 
 
-def bundled_scales() -> Path:
-    return Path(str(resources.files("styleswap") / "weights" / SCALES_FILE))
-
-
 def load_scales(profile: str, pooling: str, path: str | os.PathLike | None = None) -> dict[str, float] | None:
     """The shipped activation scales for this encoder, or None when it was not calibrated (it then runs in float)."""
-    with open(path or bundled_scales(), encoding="utf-8") as f:
-        return json.load(f)["scales"].get(scales_key(profile, pooling))
+    return load_calibration("encoder", scales_key(profile, pooling), path)

@@ -43,20 +43,29 @@ class UpsampleConv(nn.Conv2d):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(cin, cout, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def phase_kernels(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 2x2 kernels of the four phases stacked as output channels (phase 2a + b, then channel), and their bias."""
         taps = torch.tensor(_PHASE_TAPS, dtype=self.weight.dtype, device=self.weight.device)
         phases = torch.einsum("aiy,bjx,ocyx->abocij", taps, taps, self.weight).reshape(4 * self.out_channels, self.in_channels, 2, 2)
-        low = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), phases, self.bias.repeat(4))
-        # channels last (a view when oneDNN returned that layout); phase (a, b) of output cell (2m + a, 2n + b) is
-        # channel block 2a + b at cell (m + a, n + b), so for each a one strided view reads output row 2m + a in
-        # order (one 6-d copy for both took 10x longer at 64 channels)
-        low = low.permute(0, 2, 3, 1).contiguous()
-        batch, height, width, c = low.shape[0], low.shape[1] - 1, low.shape[2] - 1, self.out_channels
-        sn, sh, sw, _ = low.stride()
-        out = low.new_empty(batch, height, 2, width, 2, c)
-        for a in range(2):
-            out[:, :, a] = low.as_strided((batch, height, width, 2, c), (sn, sh, sw, sw + c, 1), low.storage_offset() + a * (sh + 2 * c))
-        return out.view(batch, 2 * height, 2 * width, c).permute(0, 3, 1, 2)
+        return phases, self.bias.repeat(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return interleave_phases(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), *self.phase_kernels()))
+
+
+def interleave_phases(low: torch.Tensor) -> torch.Tensor:
+    """(N, 4C, h + 1, w + 1) phase outputs of ``UpsampleConv`` (of any dtype, int8 codes too) as the (N, C, 2h, 2w)
+    upsampled map, channels last.
+
+    Phase (a, b) of output cell (2m + a, 2n + b) is channel block 2a + b at cell (m + a, n + b), so for each a one
+    strided view reads output row 2m + a in order (one 6-d copy for both took 10x longer at 64 channels)."""
+    low = low.permute(0, 2, 3, 1).contiguous()  # a view when oneDNN returned channels last
+    batch, height, width, c = low.shape[0], low.shape[1] - 1, low.shape[2] - 1, low.shape[3] // 4
+    sn, sh, sw, _ = low.stride()
+    out = low.new_empty(batch, height, 2, width, 2, c)
+    for a in range(2):
+        out[:, :, a] = low.as_strided((batch, height, width, 2, c), (sn, sh, sw, sw + c, 1), low.storage_offset() + a * (sh + 2 * c))
+    return out.view(batch, 2 * height, 2 * width, c).permute(0, 3, 1, 2)
 
 
 class TapSumConv(nn.Conv2d):

@@ -18,6 +18,7 @@ from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.int8_encoder import Int8Encoder, load_scales
+from styleswap.int8_inverse import Int8InverseNet, load_ranges
 from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
@@ -123,9 +124,9 @@ class Engine:
     """Keeps encoders resident on one device; cheap to call many times (frames, daemon requests).
 
     ``precision`` sets the feed-forward path (encoding, matching, the inverse network): ``dtype`` is that of
-    activations and prepared styles. With ``int8`` they are float32, and the content is encoded and matched in int8
-    where that only decides which style patches are taken. Optimisation and the swap objective always work in
-    float32."""
+    activations and prepared styles. With ``int8`` they are float32: the content is encoded and matched in int8
+    where that only decides which style patches are taken, and the inverse network's front half runs in int8 on
+    calibrated ranges. Optimisation and the swap objective always work in float32."""
 
     def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
         self.device = pick_device(device)
@@ -135,6 +136,7 @@ class Engine:
         self._encoders: dict[tuple[str, str, str, torch.dtype], Encoder] = {}
         self._int8_encoders: dict[tuple[str, str, str], Int8Encoder | None] = {}
         self._inverse: InverseNet | None = None
+        self._decoder: InverseNet | Int8InverseNet | None = None
 
     def encoder(self, options: Options, dtype: torch.dtype = torch.float32) -> Encoder:
         key = (options.encoder, options.layer, options.pooling, dtype)
@@ -170,7 +172,7 @@ class Engine:
 
     def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
         """The inverse network's float32 image for relu3_1 activations, in tiles when large."""
-        net = self.inverse()
+        net = self.decoder()
         with torch.no_grad():
             image = run_tiled(_channels_last(net), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1)
         return image.float()
@@ -192,6 +194,15 @@ class Engine:
         if self._inverse is None:
             self._inverse = load_inverse(device=self.device).to(dtype=self.dtype, memory_format=torch.channels_last)
         return self._inverse
+
+    def decoder(self) -> InverseNet | Int8InverseNet:
+        """The network ``decode`` runs: the inverse network, with its first conv and residual blocks in int8 where the
+        precision is int8 and the shipped ranges were measured with these weights."""
+        if self._decoder is None:
+            net = self.inverse()
+            ranges = load_ranges(net) if self.precision == "int8" else None
+            self._decoder = net if ranges is None else Int8InverseNet(net, ranges)
+        return self._decoder
 
     def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress) -> Swapped:
         """Encode the content and swap its activations with the style's: the target any reconstruction aims at."""

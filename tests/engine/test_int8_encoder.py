@@ -1,19 +1,14 @@
 """The int8 encoder that chooses patches on x86 CPUs with VNNI: close to the float encoder, tiled exactly, and calibrated by
 our own command."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
-from PIL import Image
 
 from styleswap.approx_match import match_approx
 from styleswap.devices import int8_available
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
-from styleswap.int8_encoder import Int8Encoder, calibrate, load_scales, scales_key
+from styleswap.int8_encoder import Int8Encoder, calibrate, load_scales
 from styleswap.stylize import Engine, Options
 from styleswap.swap import match, match_scores, prepare_style
 
@@ -77,18 +72,3 @@ def test_calibration_sets_each_layers_range_and_works_on_other_images(engine, as
     rgb, _ = engine.working_image(Picture.from_array(astronaut), 192, options)
     assert _relative(Int8Encoder(encoder, scales)(rgb), engine.encode(rgb, options)) < 0.08
     assert _relative(Int8Encoder(encoder, median)(rgb), engine.encode(rgb, options)) > 0.3  # saturated: scales matter
-
-
-def test_calibrate_command_writes_the_scales(models, tmp_path, astronaut, chelsea):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    Image.fromarray(astronaut).save(folder / "a.png")
-    Image.fromarray(chelsea).save(folder / "b.png")
-    out = tmp_path / "scales.json"
-    run = subprocess.run([sys.executable, "-m", "styleswap", "calibrate-int8", str(folder), "--size", "64", "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert "over 2 images at 64 px" in run.stdout
-    written = json.loads(out.read_text())["scales"]
-    assert set(written) == {scales_key("vgg19-normalised", "max")}
-    assert load_scales("vgg19-normalised", "max", out) == written["vgg19-normalised/max"]
-    assert load_scales("vgg19-normalised", "max") != written["vgg19-normalised/max"]  # the shipped ones: 96 images

@@ -115,7 +115,7 @@ class Worker(threading.Thread):
             self._engines[self.device] = engine
             self._note_encoder(engine, Options())
             try:
-                engine.inverse()
+                engine.decoder()
                 self._note_inverse(engine)
             except StyleSwapError as exc:  # optimisation still works without it
                 log.warning("the inverse network is not loaded: %s", exc)

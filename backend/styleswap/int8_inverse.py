@@ -1,0 +1,137 @@
+"""The inverse network below full resolution in int8, on x86 CPUs with VNNI.
+
+Its first conv, the residual blocks, the first upsampling conv and the conv after it work at a quarter and half of
+the image's side and hold almost 90 % of its multiply-adds; in int8 (oneDNN's u8 x s8 convolutions, weights
+scaled per output channel) the network decodes a 512 px image 1.9x faster. The full-resolution upsampling conv and
+the RGB conv stay float32: their rounding would reach the pixels unfiltered.
+
+Unlike the encoder's rounding, which only moves near ties between patches, the network's reaches the picture, and
+what hurts is clipping: with the first conv and residual blocks in int8, saturating the top 0.01 % of each point's
+activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with all of this half: 0.2 %). So every quantisation point spans all but a millionth at each end of the range seen in
+calibration (the swapped activations of our training photos with our training paintings, ``styleswap
+calibrate-int8``), shipped in ``weights/int8_scales.json`` under a digest of the weights it was measured for: other
+weights (``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each
+block reads it as uint8 codes with a zero point (it is signed) and adds its dequantised output back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from styleswap.int8 import CodePad, affine, load_calibration, quantize, quantized_conv, quiet, with_codes
+from styleswap.invnet import InverseNet, Residual, interleave_phases
+
+
+def _relu_conv(conv: nn.Conv2d, ranges: dict[str, list[float]], name: str) -> nn.Module:
+    """A conv followed by ReLU: its codes span [0, top of its calibrated range]."""
+    return quantized_conv(conv.weight, conv.bias, *affine(0.0, ranges[name][1]))
+
+
+class Int8Residual(nn.Module):
+    def __init__(self, block: Residual, ranges: dict[str, list[float]], name: str) -> None:
+        super().__init__()
+        self.stream_range = ranges[f"{name}.in"]
+        self.conv_a = _relu_conv(block.conv_a, ranges, f"{name}.conv_a")
+        self.conv_b = quantized_conv(block.conv_b.weight, block.conv_b.bias, *affine(*ranges[f"{name}.conv_b"]), relu=False)
+        self.pad = CodePad()
+
+    def forward(self, stream: torch.Tensor) -> torch.Tensor:
+        return stream + self.conv_b(self.pad(self.conv_a(self.pad(quantize(stream, *self.stream_range))))).dequantize()
+
+
+class Int8InverseNet(nn.Module):
+    """Float relu3_1 activations to the float32 image, as ``InverseNet`` with the same halo (tiles stay exact: the
+    ranges are fixed, not measured per tile)."""
+
+    def __init__(self, net: InverseNet, ranges: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.halo = net.halo
+        self.input_range, self.upsample_range = ranges["conv3_1.in"], ranges["conv2_2.in"]
+        with quiet():
+            self.conv3_1 = _relu_conv(net.conv3_1, ranges, "conv3_1")
+            self.blocks = nn.ModuleList(Int8Residual(getattr(net, f"res{i}"), ranges, f"res{i}") for i in range(1, net.residual_blocks + 1))
+            self.conv2_2 = quantized_conv(*net.conv2_2.phase_kernels(), *affine(0.0, ranges["conv2_2"][1]))
+            self.conv2_1 = _relu_conv(net.conv2_1, ranges, "conv2_1")
+        self.reflect, self.replicate = CodePad("reflect"), CodePad("replicate")
+        self.rest = nn.Sequential(net.conv1_2, net.relu1_2, net.conv1_1, net.out)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        with quiet():
+            stream = self.conv3_1(self.reflect(quantize(features, *self.input_range))).dequantize()
+            for block in self.blocks:
+                stream = block(stream)
+            phases = self.conv2_2(self.replicate(quantize(stream, *self.upsample_range)))
+            upsampled = with_codes(phases, interleave_phases(phases.int_repr()))
+            half = self.conv2_1(self.reflect(upsampled)).dequantize()
+        return self.rest(half)
+
+
+TAIL = 1e-6  # of each quantisation point's activations that may saturate at either end
+_KEPT = 4096  # extreme values kept per end: the tail is exact up to _KEPT / TAIL (4e9) activations
+
+
+class _Tails:
+    """The lowest and highest values seen, so that a quantile this far out is exact without keeping the maps."""
+
+    def __init__(self) -> None:
+        self.count, self.lows, self.highs = 0, torch.empty(0), torch.empty(0)
+
+    def add(self, x: torch.Tensor) -> None:
+        values = x.detach().flatten().float().cpu()
+        self.count += values.numel()
+        keep = min(_KEPT, values.numel())
+        self.lows = torch.cat((self.lows, values.topk(keep, largest=False).values)).topk(min(_KEPT, self.lows.numel() + keep), largest=False).values
+        self.highs = torch.cat((self.highs, values.topk(keep).values)).topk(min(_KEPT, self.highs.numel() + keep)).values
+
+    def range(self) -> list[float]:
+        rank = min(math.ceil(TAIL * self.count), self.highs.numel())
+        return [float(self.lows[rank - 1]), float(self.highs[rank - 1])]
+
+
+def calibrate(net: InverseNet, targets: Iterable[torch.Tensor]) -> dict[str, list[float]]:
+    """Each quantisation point's range over the float network run on ``targets``, all but a ``TAIL`` at each end:
+    the network's input, each residual block's input stream and conv_b's output, the stream into the first
+    upsampling, and the output of each conv that ReLU follows (only its top counts)."""
+    seen: dict[str, _Tails] = {}
+
+    def note(name: str, x: torch.Tensor) -> None:
+        seen.setdefault(name, _Tails()).add(x)
+
+    def inputs(module: nn.Module, name: str) -> torch.utils.hooks.RemovableHandle:
+        return module.register_forward_hook(lambda _m, args, _out: note(name, args[0]))
+
+    def outputs(module: nn.Module, name: str) -> torch.utils.hooks.RemovableHandle:
+        return module.register_forward_hook(lambda _m, _args, out: note(name, out))
+
+    hooks = [inputs(net.conv3_1, "conv3_1.in"), outputs(net.relu3_1, "conv3_1"), inputs(net.conv2_2, "conv2_2.in"), outputs(net.relu2_2, "conv2_2"), outputs(net.relu2_1, "conv2_1")]
+    for i in range(1, net.residual_blocks + 1):
+        block, name = getattr(net, f"res{i}"), f"res{i}"
+        hooks += [inputs(block, f"{name}.in"), outputs(block.conv_a, f"{name}.conv_a"), outputs(block.conv_b, f"{name}.conv_b")]
+    try:
+        with torch.no_grad():
+            for target in targets:
+                net(target.to(next(net.parameters()).dtype, memory_format=torch.channels_last))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: tails.range() for name, tails in sorted(seen.items())}
+
+
+def weights_digest(net: InverseNet) -> str:
+    """What the shipped ranges are filed under: they hold only for the weights they were measured with."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_ranges(net: InverseNet, path: str | os.PathLike | None = None) -> dict[str, list[float]] | None:
+    """The shipped ranges for these weights, or None when they were not calibrated (the network then runs in float)."""
+    return load_calibration("inverse", weights_digest(net), path)
