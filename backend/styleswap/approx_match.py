@@ -3,7 +3,7 @@
 Exact matching scores every content patch against every style patch. Here the normalised style patches are
 grouped once per style by spherical k-means into about 0.8·√N clusters (kept on the prepared style, like the
 patches). Each content patch is scored against the cluster centres, then against every member of its ``PROBES``
-best clusters: for N = 15 129 style patches that is 98 + 4 x 154 scores instead of 15 129. The per-cluster scores
+best clusters: for N = 15 129 style patches that is 98 + 5 x 154 scores instead of 15 129. The per-cluster scores
 are dense GEMMs over the content patches that probed the cluster.
 
 With ``int8`` (the engine's int8 precision, on x86 CPUs with VNNI) those GEMMs run on int8 rows, a scale per style row and one
@@ -19,9 +19,10 @@ import torch
 from styleswap.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, to_int8
 
 # clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs: at 512 px 0.8 with 4 probes
-# keeps the same 99.2 % of the exact score as 1.5 with 6, 19 % faster (sweep in docs/benchmarks.md)
+# keeps the same 99.2 % of the exact score as 1.5 with 6, 19 % faster (sweep in docs/benchmarks.md). A fifth probe
+# (99.4 %, 13-18 % more time) brings the inverse network's swap objective within 1 % of exact matching's (4: 1.1 %)
 CLUSTERS_PER_ROOT = 0.8
-PROBES = 4
+PROBES = 5
 _KMEANS_STEPS = 8
 _KMEANS_SAMPLE = 16384  # style patches the centres are fitted on; all patches are then assigned
 _CHUNK = 8192  # rows per assignment GEMM
