@@ -7,10 +7,11 @@ the RGB conv stay float32: their rounding would reach the pixels unfiltered.
 
 Unlike the encoder's rounding, which only moves near ties between patches, the network's reaches the picture, and
 what hurts is clipping: with the first conv and residual blocks in int8, saturating the top 0.01 % of each point's
-activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with all of this half: 0.2 %). So every quantisation point spans all but a millionth at each end of the range seen in
-calibration (the swapped activations of our training photos with our training paintings, ``styleswap
-calibrate-int8``), shipped in ``weights/int8_scales.json`` under a digest of the weights it was measured for: other
-weights (``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each
+activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with all of this part: 0.2 %). So every
+quantisation point spans all but a millionth at each end of the range seen in calibration (the swapped activations
+of our training photos with our training paintings, ``styleswap calibrate-int8``), shipped in
+``weights/int8_scales.json`` under a digest of the weights it was measured for: other weights
+(``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each
 block reads it as uint8 codes with a zero point (it is signed) and adds its dequantised output back.
 """
 

@@ -125,7 +125,7 @@ class Engine:
 
     ``precision`` sets the feed-forward path (encoding, matching, the inverse network): ``dtype`` is that of
     activations and prepared styles. With ``int8`` they are float32: the content is encoded and matched in int8
-    where that only decides which style patches are taken, and the inverse network's front half runs in int8 on
+    where that only decides which style patches are taken, and the inverse network runs in int8 below full resolution on
     calibrated ranges. Optimisation and the swap objective always work in float32."""
 
     def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
