@@ -257,7 +257,7 @@ def _calibrate_int8(args: argparse.Namespace) -> int:
 
 
 def _precision_flag(parser: argparse.ArgumentParser) -> None:
-    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 below full resolution; the style's features stay float32), float32 elsewhere"
+    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 but for its RGB conv; the style's features stay float32), float32 elsewhere"
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
 
 

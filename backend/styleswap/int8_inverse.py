@@ -1,18 +1,18 @@
-"""The inverse network below full resolution in int8, on x86 CPUs with VNNI.
+"""The inverse network in int8 up to its RGB conv, on x86 CPUs with VNNI.
 
-Its first conv, the residual blocks, the first upsampling conv and the conv after it work at a quarter and half of
-the image's side and hold almost 90 % of its multiply-adds; in int8 (oneDNN's u8 x s8 convolutions, weights
-scaled per output channel) the network decodes a 512 px image 1.9x faster. The full-resolution upsampling conv and
-the RGB conv stay float32: their rounding would reach the pixels unfiltered.
+Its first conv, the residual blocks and both upsampling stages (each nearest upsampling and conv run as four 2x2
+phase kernels) hold 99 % of its multiply-adds; in int8 (oneDNN's u8 x s8 convolutions, weights scaled per output
+channel) the network decodes a 512 px image about 2.5x faster. The RGB conv stays float32: its rounding would reach
+the pixels unfiltered.
 
 Unlike the encoder's rounding, which only moves near ties between patches, the network's reaches the picture, and
 what hurts is clipping: with the first conv and residual blocks in int8, saturating the top 0.01 % of each point's
-activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with all of this part: 0.2 %). So every
-quantisation point spans all but a millionth at each end of the range seen in calibration (the swapped activations
-of our training photos with our training paintings, ``styleswap calibrate-int8``), shipped in
-``weights/int8_scales.json`` under a digest of the weights it was measured for: other weights
-(``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each
-block reads it as uint8 codes with a zero point (it is signed) and adds its dequantised output back.
+activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with every conv but the RGB one in
+int8: 0.3 %). So every quantisation point spans all but a millionth at each end of the range seen in calibration
+(the swapped activations of our training photos with our training paintings, ``styleswap calibrate-int8``),
+shipped in ``weights/int8_scales.json`` under a digest of the weights it was measured for: other weights
+(``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each block reads
+it as uint8 codes with a zero point (it is signed) and adds its dequantised output back.
 """
 
 from __future__ import annotations
@@ -59,18 +59,23 @@ class Int8InverseNet(nn.Module):
             self.blocks = nn.ModuleList(Int8Residual(getattr(net, f"res{i}"), ranges, f"res{i}") for i in range(1, net.residual_blocks + 1))
             self.conv2_2 = quantized_conv(*net.conv2_2.phase_kernels(), *affine(0.0, ranges["conv2_2"][1]))
             self.conv2_1 = _relu_conv(net.conv2_1, ranges, "conv2_1")
+            self.conv1_2 = quantized_conv(*net.conv1_2.phase_kernels(), *affine(0.0, ranges["conv1_2"][1]))
         self.reflect, self.replicate = CodePad("reflect"), CodePad("replicate")
-        self.rest = nn.Sequential(net.conv1_2, net.relu1_2, net.conv1_1, net.out)
+        self.rgb = nn.Sequential(net.conv1_1, net.out)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         with quiet():
             stream = self.conv3_1(self.reflect(quantize(features, *self.input_range))).dequantize()
             for block in self.blocks:
                 stream = block(stream)
-            phases = self.conv2_2(self.replicate(quantize(stream, *self.upsample_range)))
-            upsampled = with_codes(phases, interleave_phases(phases.int_repr()))
-            half = self.conv2_1(self.reflect(upsampled)).dequantize()
-        return self.rest(half)
+            half = self.conv2_1(self.reflect(self._upsampled(self.conv2_2, quantize(stream, *self.upsample_range))))
+            full = self._upsampled(self.conv1_2, half).dequantize()
+        return self.rgb(full)
+
+    def _upsampled(self, phase_conv: nn.Module, codes: torch.Tensor) -> torch.Tensor:
+        """Nearest 2x upsampling and a conv, as ``UpsampleConv`` runs them, on uint8 codes."""
+        phases = phase_conv(self.replicate(codes))
+        return with_codes(phases, interleave_phases(phases.int_repr()))
 
 
 TAIL = 1e-6  # of each quantisation point's activations that may saturate at either end
@@ -110,7 +115,8 @@ def calibrate(net: InverseNet, targets: Iterable[torch.Tensor]) -> dict[str, lis
     def outputs(module: nn.Module, name: str) -> torch.utils.hooks.RemovableHandle:
         return module.register_forward_hook(lambda _m, _args, out: note(name, out))
 
-    hooks = [inputs(net.conv3_1, "conv3_1.in"), outputs(net.relu3_1, "conv3_1"), inputs(net.conv2_2, "conv2_2.in"), outputs(net.relu2_2, "conv2_2"), outputs(net.relu2_1, "conv2_1")]
+    hooks = [inputs(net.conv3_1, "conv3_1.in"), inputs(net.conv2_2, "conv2_2.in")]
+    hooks += [outputs(getattr(net, f"relu{layer}"), f"conv{layer}") for layer in ("3_1", "2_2", "2_1", "1_2")]
     for i in range(1, net.residual_blocks + 1):
         block, name = getattr(net, f"res{i}"), f"res{i}"
         hooks += [inputs(block, f"{name}.in"), outputs(block.conv_a, f"{name}.conv_a"), outputs(block.conv_b, f"{name}.conv_b")]

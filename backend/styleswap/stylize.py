@@ -125,7 +125,7 @@ class Engine:
 
     ``precision`` sets the feed-forward path (encoding, matching, the inverse network): ``dtype`` is that of
     activations and prepared styles. With ``int8`` they are float32: the content is encoded and matched in int8
-    where that only decides which style patches are taken, and the inverse network runs in int8 below full resolution on
+    where that only decides which style patches are taken, and the inverse network runs in int8 up to its RGB conv on
     calibrated ranges. Optimisation and the swap objective always work in float32."""
 
     def __init__(self, device: str = "auto", weights: str | None = None, precision: str = "auto") -> None:
@@ -196,8 +196,8 @@ class Engine:
         return self._inverse
 
     def decoder(self) -> InverseNet | Int8InverseNet:
-        """The network ``decode`` runs: the inverse network, with its first conv and residual blocks in int8 where the
-        precision is int8 and the shipped ranges were measured with these weights."""
+        """The network ``decode`` runs: the inverse network, in int8 up to its RGB conv where the precision is int8 and
+        the shipped ranges were measured with these weights."""
         if self._decoder is None:
             net = self.inverse()
             ranges = load_ranges(net) if self.precision == "int8" else None

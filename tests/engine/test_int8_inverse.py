@@ -1,4 +1,4 @@
-"""The inverse network's front half in int8 on x86 CPUs with VNNI: the picture and swap objective of the float
+"""The inverse network in int8 up to its RGB conv on x86 CPUs with VNNI: the picture and swap objective of the float
 network, tiles equal to the one pass, int8 only for the weights the shipped ranges were measured with, and the
 calibration command that measures them (and the encoder's scales)."""
 
@@ -33,7 +33,7 @@ def target(engine, astronaut, chelsea):
     return engine.swapped(Picture.from_array(astronaut), Picture.from_array(chelsea), Options(max_size=320, style_size=256), lambda *_: None).target
 
 
-def test_int8_front_keeps_the_picture_and_the_swap_objective(engine, target):
+def test_int8_network_keeps_the_picture_and_the_swap_objective(engine, target):
     assert isinstance(engine.decoder(), Int8InverseNet)
     with torch.no_grad():
         exact = engine.inverse()(target)
@@ -58,7 +58,7 @@ def test_the_ranges_are_what_keeps_it_close(engine, target):
 def test_tiled_int8_decoding_equals_one_pass(engine, target):
     whole = engine.decode(target, Options(memory_budget=2**28))
     tiled = engine.decode(target, Options(memory_budget=2**20))  # 64-cell tiles
-    assert (tiled - whole).abs().max() < 1e-4  # the int8 half is exact per cell; the float half as tiled in float
+    assert (tiled - whole).abs().max() < 1e-4  # the int8 convs are exact per cell; the RGB conv as tiled in float
 
 
 def test_only_the_weights_the_ranges_were_measured_with_run_in_int8(engine):
