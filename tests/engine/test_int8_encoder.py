@@ -1,5 +1,5 @@
-"""The int8 encoder that chooses patches on x86 CPUs with VNNI: close to the float encoder, tiled exactly, and calibrated by
-our own command."""
+"""The int8 encoder that chooses patches on x86 CPUs with VNNI: close to the float encoder, tiled exactly, and its
+calibration (the command that writes it is tested with the inverse network's, in test_int8_inverse)."""
 
 import pytest
 import torch
