@@ -237,8 +237,8 @@ class Engine:
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
-        comes free; the inverse network's costs a float32 encoding, as long as the rest of a CPU stylisation in
-        int8, so only with ``score``)."""
+        comes free; the inverse network's costs a float32 encoding, 0.12 s at 512 px on a CPU against 0.17 s for
+        the whole int8 stylisation, so only with ``score``)."""
         if options.method == "invnet":
             image = self.decode(swapped.target, options)
             report("reconstruct", 1.0)
