@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from styleswap.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, to_int8
+from styleswap.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
 
 # clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs: at 512 px 0.8 with 4 probes
 # keeps the same 99.2 % of the exact score as 1.5 with 6, 19 % faster (sweep in docs/benchmarks.md). A fifth probe
@@ -72,7 +72,7 @@ def match_approx(
         # one scale for the whole map: it multiplies every score alike, so it is dropped (a scale per patch row
         # kept the same score, and cost a pass over rows 9x the map's size)
         pixels = content[0].permute(1, 2, 0)  # (H, W, C): rows of channels, as matching reads them
-        largest = torch.linalg.vector_norm(content, float("inf")).float().clamp_min(1e-30).item()  # max |x|, no |content| copy
+        largest = largest_magnitude(content).float().clamp_min(1e-30).item()
         content = to_int8(pixels, 127 / largest).permute(2, 0, 1)[None]
         itemsize = 1
     per_position = dim * itemsize + (count + probes * 3) * 4  # its patch row, its centre scores, its probes' scores and rows
