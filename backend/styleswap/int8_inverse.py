@@ -29,16 +29,16 @@ from styleswap.int8 import CodePad, affine, load_calibration, quantize, quantize
 from styleswap.invnet import InverseNet, Residual, interleave_phases
 
 
-def _relu_conv(conv: nn.Conv2d, ranges: dict[str, list[float]], name: str) -> nn.Module:
-    """A conv followed by ReLU: its codes span [0, top of its calibrated range]."""
-    return quantized_conv(conv.weight, conv.bias, *affine(0.0, ranges[name][1]))
+def _relu_conv(kernels: tuple[torch.Tensor, torch.Tensor], ranges: dict[str, list[float]], name: str) -> nn.Module:
+    """A conv (weight, bias) followed by ReLU: its codes span [0, top of its calibrated range]."""
+    return quantized_conv(*kernels, *affine(0.0, ranges[name][1]))
 
 
 class Int8Residual(nn.Module):
     def __init__(self, block: Residual, ranges: dict[str, list[float]], name: str) -> None:
         super().__init__()
         self.stream_range = ranges[f"{name}.in"]
-        self.conv_a = _relu_conv(block.conv_a, ranges, f"{name}.conv_a")
+        self.conv_a = _relu_conv((block.conv_a.weight, block.conv_a.bias), ranges, f"{name}.conv_a")
         self.conv_b = quantized_conv(block.conv_b.weight, block.conv_b.bias, *affine(*ranges[f"{name}.conv_b"]), relu=False)
         self.pad = CodePad()
 
@@ -55,11 +55,11 @@ class Int8InverseNet(nn.Module):
         self.halo = net.halo
         self.input_range, self.upsample_range = ranges["conv3_1.in"], ranges["conv2_2.in"]
         with quiet():
-            self.conv3_1 = _relu_conv(net.conv3_1, ranges, "conv3_1")
+            self.conv3_1 = _relu_conv((net.conv3_1.weight, net.conv3_1.bias), ranges, "conv3_1")
             self.blocks = nn.ModuleList(Int8Residual(getattr(net, f"res{i}"), ranges, f"res{i}") for i in range(1, net.residual_blocks + 1))
-            self.conv2_2 = quantized_conv(*net.conv2_2.phase_kernels(), *affine(0.0, ranges["conv2_2"][1]))
-            self.conv2_1 = _relu_conv(net.conv2_1, ranges, "conv2_1")
-            self.conv1_2 = quantized_conv(*net.conv1_2.phase_kernels(), *affine(0.0, ranges["conv1_2"][1]))
+            self.conv2_2 = _relu_conv(net.conv2_2.phase_kernels(), ranges, "conv2_2")
+            self.conv2_1 = _relu_conv((net.conv2_1.weight, net.conv2_1.bias), ranges, "conv2_1")
+            self.conv1_2 = _relu_conv(net.conv1_2.phase_kernels(), ranges, "conv1_2")
         self.reflect, self.replicate = CodePad("reflect"), CodePad("replicate")
         self.rgb = nn.Sequential(net.conv1_1, net.out)
 
