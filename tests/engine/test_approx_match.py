@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from int8_marks import needs_int8
 from styleswap.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
+from styleswap.devices import int8_available
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options
 from styleswap.swap import Int8Rows, match, match_scores, prepare_style
@@ -16,7 +18,7 @@ def features(models, astronaut, chelsea):
     return engine.encode(content, options), prepare_style(engine.encode(style, options))
 
 
-@pytest.mark.parametrize("int8", [False, True])
+@pytest.mark.parametrize("int8", [False, pytest.param(True, marks=needs_int8)])
 def test_fast_matching_is_close_to_exact_on_real_features(features, int8):
     content, style = features
     exact, fast = match(content, style), match_approx(content, style, int8=int8)
@@ -26,6 +28,7 @@ def test_fast_matching_is_close_to_exact_on_real_features(features, int8):
     assert 0.99 < score_ratio <= 1.0 + 1e-6
 
 
+@needs_int8
 def test_probing_every_cluster_is_exact_and_int8_loses_only_near_ties(features):
     content, style = features
     small = prepare_style(style.features[None, :, :12, :12])  # 100 patches in 8 clusters
@@ -36,6 +39,7 @@ def test_probing_every_cluster_is_exact_and_int8_loses_only_near_ties(features):
     assert match_scores(content, small, rounded).sum() / match_scores(content, small, exact).sum() > 0.999
 
 
+@needs_int8
 def test_int8_rows_score_like_the_float_rows():
     torch.manual_seed(0)
     rows, queries = torch.randn(300, 2304), torch.rand(50, 2304)
@@ -61,7 +65,7 @@ def test_clusters_are_kept_with_the_style_and_partition_it(features):
 
 def test_auto_uses_fast_matching_only_for_large_cpu_work_in_int8_with_that_precision(models):
     style = prepare_style(torch.rand(1, 256, 70, 70))
-    for precision in ("int8", "float32"):
+    for precision in ("int8", "float32") if int8_available() else ("float32",):
         engine = Engine("cpu", precision=precision)
         assert engine.matcher(Options(), torch.rand(1, 256, 10, 10), style) is match
         fast = engine.matcher(Options(), torch.rand(1, 256, 128, 128), style)

@@ -4,15 +4,15 @@ calibration (the command that writes it is tested with the inverse network's, in
 import pytest
 import torch
 
+from int8_marks import needs_int8
 from styleswap.approx_match import match_approx
-from styleswap.devices import int8_available
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.int8_encoder import Int8Encoder, calibrate, load_scales
 from styleswap.stylize import Engine, Options
 from styleswap.swap import match, match_scores, prepare_style
 
-pytestmark = pytest.mark.skipif(not int8_available(), reason="int8 kernels are x86 only")
+pytestmark = needs_int8
 
 
 @pytest.fixture(scope="module")

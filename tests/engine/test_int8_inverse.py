@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from styleswap.devices import int8_available
+from int8_marks import needs_int8
 from styleswap.images import Picture
 from styleswap.int8_encoder import load_scales
 from styleswap.int8_inverse import TAIL, Int8InverseNet, _Tails, load_ranges, weights_digest
@@ -19,7 +19,7 @@ from styleswap.invnet import InverseNet
 from styleswap.metrics import swap_objective
 from styleswap.stylize import Engine, Options
 
-pytestmark = pytest.mark.skipif(not int8_available(), reason="int8 kernels are x86 only")
+pytestmark = needs_int8
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from int8_marks import needs_int8
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
 from styleswap.stylize import Engine, Options, fit_within
@@ -113,7 +114,7 @@ def test_tiny_images_are_refused():
     assert fit_within((400, 300), 1000) == (400, 300)
 
 
-@pytest.mark.parametrize(("precision", "mean_change", "objective_change"), [("float16", 0.005, 0.02), ("bfloat16", 0.03, 0.02), ("int8", 0.02, 0.03)])
+@pytest.mark.parametrize(("precision", "mean_change", "objective_change"), [("float16", 0.005, 0.02), ("bfloat16", 0.03, 0.02), pytest.param("int8", 0.02, 0.03, marks=needs_int8)])
 @pytest.mark.parametrize("match", ["exact", "fast"])
 def test_reduced_precision_keeps_the_result(chelsea, astronaut, precision, mean_change, objective_change, match):
     """The half-precision path (CUDA's default) run on the CPU: the same picture within rounding, scored as well, and
@@ -133,6 +134,7 @@ def test_reduced_precision_keeps_the_result(chelsea, astronaut, precision, mean_
     assert abs(reduced.stylize(content, style, refine).objective - full.stylize(content, style, refine).objective) < objective_change * reference.objective
 
 
+@needs_int8
 def test_int8_content_is_blended_and_scored_in_float32(chelsea, astronaut):
     """With int8 the content activations only choose patches: the strength blend and the content's own objective
     use float32 activations, so strength 0 reproduces the content's features exactly."""
