@@ -106,6 +106,15 @@ def _menu(pystray: Any, actions: TrayActions) -> Any:
     )
 
 
+def icon_class(pystray: Any) -> type:
+    """pystray's icon for this desktop; on its xorg backend, ours (`tray_xorg`), which survives updates from our thread."""
+    if pystray.Icon.__module__ != "pystray._xorg":
+        return pystray.Icon
+    from styleswap.tray_xorg import Icon
+
+    return Icon
+
+
 def _follow(icon: Any, actions: TrayActions) -> None:
     """pystray's setup callback: keep the picture and tooltip in step with the daemon until it stops."""
     icon.visible = True
@@ -136,8 +145,12 @@ def run_tray(daemon: Daemon, log_file: Path, on_ready: Callable[[ConnectionInfo]
     actions = TrayActions(daemon, log_file)
 
     def show() -> None:  # the icon is made in the thread that runs it (GTK wants that)
-        icon = pystray.Icon("styleswap", icon_image("starting"), "StyleSwap", _menu(pystray, actions))
-        icon.run(lambda icon: _follow(icon, actions))
+        icon = icon_class(pystray)("styleswap", icon_image("starting"), "StyleSwap", _menu(pystray, actions))
+
+        def follow() -> None:
+            _follow(icon, actions)
+
+        icon.run(lambda icon: _logged(follow)())
 
     if sys.platform != "darwin":
         threading.Thread(target=_logged(show), name="styleswap-tray", daemon=True).start()
