@@ -61,21 +61,22 @@ class Int8InverseNet(nn.Module):
             self.conv2_1 = _relu_conv((net.conv2_1.weight, net.conv2_1.bias), ranges, "conv2_1")
             self.conv1_2 = _relu_conv(net.conv1_2.phase_kernels(), ranges, "conv1_2")
         self.reflect, self.replicate = CodePad("reflect"), CodePad("replicate")
-        self.rgb = nn.Sequential(net.conv1_1, net.out)
+        self.conv1_1, self.out = net.conv1_1, net.out
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         with quiet():
             stream = self.conv3_1(self.reflect(quantize(features, *self.input_range))).dequantize()
             for block in self.blocks:
                 stream = block(stream)
-            half = self.conv2_1(self.reflect(self._upsampled(self.conv2_2, quantize(stream, *self.upsample_range))))
-            full = self._upsampled(self.conv1_2, half).dequantize()
-        return self.rgb(full)
+            half = with_codes(*self._upsampled(self.conv2_2, quantize(stream, *self.upsample_range)))
+            phases, full = self._upsampled(self.conv1_2, self.conv2_1(self.reflect(half)))
+        return self.out(self.conv1_1.forward_codes(full, phases.q_scale(), phases.q_zero_point()))
 
-    def _upsampled(self, phase_conv: nn.Module, codes: torch.Tensor) -> torch.Tensor:
-        """Nearest 2x upsampling and a conv, as ``UpsampleConv`` runs them, on uint8 codes."""
+    def _upsampled(self, phase_conv: nn.Module, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest 2x upsampling and a conv, as ``UpsampleConv`` runs them, on quantized codes: the conv's quantized
+        phase outputs (their scale and zero point hold for the result) and the upsampled map's uint8 codes."""
         phases = phase_conv(self.replicate(codes))
-        return with_codes(phases, interleave_phases(phases.int_repr()))
+        return phases, interleave_phases(phases.int_repr())
 
 
 TAIL = 1e-6  # of each quantisation point's activations that may saturate at either end

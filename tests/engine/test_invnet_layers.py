@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from styleswap import invnet
 from styleswap.invnet import TapSumConv, UpsampleConv
 
 
@@ -33,3 +34,18 @@ def test_fast_layer_equals_the_plain_conv_with_gradients(layer, upsample, channe
     plain_grads = torch.autograd.grad((plain * upstream).sum(), [x, layer.weight, layer.bias])
     for got, want in zip(grads, plain_grads):
         assert ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+@pytest.mark.parametrize("zero_point", [0, 7])
+def test_tap_sum_conv_of_codes_equals_the_plain_conv_of_their_values(zero_point, monkeypatch):
+    """The int8 network's RGB conv reads uint8 codes in bands of rows; two and a half bands here, a batch of two."""
+    monkeypatch.setattr(invnet, "_BAND_VALUES", 2 * 10 * 16)
+    torch.manual_seed(0)
+    layer = TapSumConv(16, 3)
+    nn.init.normal_(layer.weight, std=0.2)
+    codes = torch.randint(0, 256, (2, 5, 10, 16), dtype=torch.uint8).permute(0, 3, 1, 2)  # channels last
+    values = (codes.float() - zero_point) * 0.05
+    with torch.no_grad():
+        got, want = layer.forward_codes(codes, 0.05, zero_point), _plain(layer, values, upsample=False)
+    assert got.shape == (2, 3, 5, 10)
+    assert (got - want).abs().max().item() < 1e-6 * want.abs().max().item()  # float32 rounding of sums near 30
