@@ -50,7 +50,7 @@ class Icon(PystrayXorgIcon):
                 with closing(Xlib.display.Display(self._display.get_display_name())) as own:
                     message = Xlib.protocol.event.ClientMessage(window=self._window.id, client_type=atom, data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0)))
                     own.create_resource_object("window", self._window.id).send_event(message, event_mask=Xlib.X.NoEventMask)
-                    own.sync()  # not just a flush: closing right after one lost about 1 message in 15 tray starts under load
+                    own.sync()  # not just a flush: with one, 1 of 15 loaded tray starts waited for an answer that never came
                 try:
                     result = self._results.get(timeout=_ANSWER_S)
                 except queue.Empty:
