@@ -53,9 +53,6 @@ class UpsampleConv(nn.Conv2d):
         return interleave_phases(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), *self.phase_kernels()))
 
 
-_BAND_VALUES = 1 << 20  # codes turned into floats at a time by TapSumConv.forward_codes: a 4 MB buffer
-
-
 def interleave_phases(low: torch.Tensor) -> torch.Tensor:
     """(N, 4C, h + 1, w + 1) phase outputs of ``UpsampleConv`` (of any dtype, int8 codes too) as the (N, C, 2h, 2w)
     upsampled map, channels last.
@@ -69,6 +66,9 @@ def interleave_phases(low: torch.Tensor) -> torch.Tensor:
     for a in range(2):
         out[:, :, a] = low.as_strided((batch, height, width, 2, c), (sn, sh, sw, sw + c, 1), low.storage_offset() + a * (sh + 2 * c))
     return out.view(batch, 2 * height, 2 * width, c).permute(0, 3, 1, 2)
+
+
+_BAND_VALUES = 1 << 20  # codes turned into floats at a time by TapSumConv.forward_codes: a 4 MB buffer
 
 
 class TapSumConv(nn.Conv2d):

@@ -50,7 +50,7 @@ class Icon(PystrayXorgIcon):
                 with closing(Xlib.display.Display(self._display.get_display_name())) as own:
                     message = Xlib.protocol.event.ClientMessage(window=self._window.id, client_type=atom, data=(32, (Xlib.X.CurrentTime, 0, 0, 0, 0)))
                     own.create_resource_object("window", self._window.id).send_event(message, event_mask=Xlib.X.NoEventMask)
-                    own.sync()  # not just a flush: with one, 1 of 15 loaded tray starts waited for an answer that never came
+                    own.sync()  # not just a flush: with one, 2 of 3 loaded tray starts waited for an answer that never came
                 try:
                     result = self._results.get(timeout=_ANSWER_S)
                 except queue.Empty:
@@ -58,7 +58,6 @@ class Icon(PystrayXorgIcon):
             if result is not None:
                 raise result
 
-        call.__name__ = method.__name__
         return call
 
     def _answer(self, method: Callable[[], None] | None) -> None:
