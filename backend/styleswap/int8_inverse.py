@@ -25,7 +25,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from styleswap.int8 import CodePad, affine, load_calibration, quantize, quantized_conv, quiet, with_codes
+from styleswap.int8 import CodePad, affine, codes_of, load_calibration, quantize, quantized_conv, quiet
 from styleswap.invnet import InverseNet, Residual, interleave_phases
 
 
@@ -68,15 +68,15 @@ class Int8InverseNet(nn.Module):
             stream = self.conv3_1(self.reflect(quantize(features, *self.input_range))).dequantize()
             for block in self.blocks:
                 stream = block(stream)
-            half = with_codes(*self._upsampled(self.conv2_2, quantize(stream, *self.upsample_range)))
-            phases, full = self._upsampled(self.conv1_2, self.conv2_1(self.reflect(half)))
+            phases, half = self._upsampled(self.conv2_2, quantize(stream, *self.upsample_range))
+            phases, full = self._upsampled(self.conv1_2, self.conv2_1(self.reflect.codes(half, phases.q_scale(), phases.q_zero_point())))
         return self.out(self.conv1_1.forward_codes(full, phases.q_scale(), phases.q_zero_point()))
 
     def _upsampled(self, phase_conv: nn.Module, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Nearest 2x upsampling and a conv, as ``UpsampleConv`` runs them, on quantized codes: the conv's quantized
         phase outputs (their scale and zero point hold for the result) and the upsampled map's uint8 codes."""
         phases = phase_conv(self.replicate(codes))
-        return phases, interleave_phases(phases.int_repr())
+        return phases, interleave_phases(codes_of(phases))
 
 
 TAIL = 1e-6  # of each quantisation point's activations that may saturate at either end

@@ -73,8 +73,8 @@ _BAND_VALUES = 1 << 20  # codes turned into floats at a time by TapSumConv.forwa
 
 class TapSumConv(nn.Conv2d):
     """A reflection-padded 3x3 conv to few channels (the RGB output), as one GEMM to each tap's outputs and nine
-    shifted adds: oneDNN's three-channel conv runs far below its speed, and the padding is made on 27 channels
-    instead of 64 (reflection commutes with the per-pixel GEMM). Same weights and result as the conv; the whole
+    shifted adds: oneDNN's three-channel conv runs far below its speed, and the reflection is applied to 27 tap
+    outputs instead of 64 input channels (it commutes with the per-pixel GEMM). Same weights and result as the conv; the whole
     network measured 2 % faster at 512 px."""
 
     def __init__(self, cin: int, cout: int) -> None:
@@ -109,15 +109,33 @@ class TapSumConv(nn.Conv2d):
         return self.weight.permute(1, 2, 3, 0).reshape(self.in_channels, 9 * self.out_channels)  # (in, (dy, dx, out))
 
     def _sum_taps(self, taps: torch.Tensor) -> torch.Tensor:
-        """(batch, height, width, 9 out) tap outputs to the padded conv's output."""
+        """(batch, height, width, 9 out) tap outputs to the padded conv's output, each tap added from where the
+        reflection puts it rather than from a reflection-padded copy of the taps (15 MB more at 512 px): same sums in
+        the same order; at 512 px the RGB stage took 7.5-8.9 ms against 10.3-23.7 ms with the copy (four runs, each
+        timing both in turns; end to end, no change beyond the noise)."""
         batch, height, width, _ = taps.shape
         c = self.out_channels
-        padded = F.pad(taps.permute(0, 3, 1, 2), (1, 1, 1, 1), mode="reflect").permute(0, 2, 3, 1)  # (batch, height + 2, width + 2, 9 c)
-        out = padded[:, :height, :width, :c] + self.bias
-        for tap in range(1, 9):
+        out = taps.new_empty(batch, height, width, c)
+        for tap in range(9):
             dy, dx = divmod(tap, 3)
-            out += padded[:, dy : dy + height, dx : dx + width, tap * c : (tap + 1) * c]
+            for rows, from_rows in _reflected_shift(height, dy - 1):
+                for cols, from_cols in _reflected_shift(width, dx - 1):
+                    source = taps[:, from_rows, from_cols, tap * c : (tap + 1) * c]
+                    if tap:
+                        out[:, rows, cols] += source
+                    else:
+                        out[:, rows, cols] = source + self.bias
         return out.permute(0, 3, 1, 2)
+
+
+def _reflected_shift(size: int, offset: int) -> list[tuple[slice, slice]]:
+    """(output cells, source cells) along an axis of ``size`` cells for the input at ``offset`` (-1, 0 or 1) from each
+    output cell, with the input reflected at the ends (cell -1 is cell 1)."""
+    if offset < 0:
+        return [(slice(1, size), slice(0, size - 1)), (slice(0, 1), slice(1, 2))]
+    if offset > 0:
+        return [(slice(0, size - 1), slice(1, size)), (slice(size - 1, size), slice(size - 2, size - 1))]
+    return [(slice(0, size), slice(0, size))]
 
 
 class Residual(nn.Module):
