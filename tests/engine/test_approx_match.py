@@ -51,6 +51,26 @@ def test_int8_rows_score_like_the_float_rows():
     assert ((scores - exact).norm() / exact.norm()).item() < 0.01
 
 
+@needs_int8
+def test_int8_rows_grouped_share_their_groups_scale_and_score_alike():
+    torch.manual_seed(0)
+    rows, queries = torch.randn(300, 2304), torch.rand(50, 2304)
+    rows /= rows.norm(dim=1, keepdim=True)  # unit rows, as the normalised style patches are
+    bounds = [0, 40, 41, 200, 300]
+    codes = Int8Rows.of(rows, bounds)
+    for a, b in zip(bounds, bounds[1:]):
+        assert torch.all(codes.scales[a:b] == rows[a:b].abs().max() / 127)
+        assert codes.values[a:b].abs().max() == 127
+    assert len(torch.unique(codes.scales)) == 4
+    scale = 127 / queries.abs().max()
+    quantised = (queries * scale).round().to(torch.int8)
+    assert torch.equal(codes.scores(quantised), codes.codes(quantised) * codes.scales)
+    exact = queries @ rows.t()
+    error = ((codes.scores(quantised) / scale - exact).norm() / exact.norm()).item()
+    per_row = ((Int8Rows.of(rows).scores(quantised) / scale - exact).norm() / exact.norm()).item()
+    assert per_row < error < 1.3 * per_row < 0.015  # coarser than a scale per row, by little
+
+
 def test_clusters_are_kept_with_the_style_and_partition_it(features):
     style = prepare_style(features[1].features[None])  # fresh: no clusters yet
     before, original, exact = style.nbytes, style.normalised.clone(), match(features[0], style)
