@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from styleswap.int8 import CodePad, codes_of, quiet
 
 
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
 @pytest.mark.parametrize("mode", ["reflect", "replicate"])
-def test_padded_codes_are_torchs_padding_of_the_codes_in_the_maps_layout(mode):
+def test_padded_codes_are_torchs_padding_of_the_codes_in_onednns_layout(mode, layout):
     torch.manual_seed(0)
-    values = (torch.rand(2, 5, 4, 7) * 4.9 - 0.15).contiguous(memory_format=torch.channels_last)  # a batch of two, odd sides; codes 1-254
+    values = (torch.rand(2, 5, 4, 7) * 4.9 - 0.15).contiguous(memory_format=layout)  # a batch of two, odd sides; codes 1-254
     with quiet():
         x = torch.quantize_per_tensor(values, 0.02, 9, torch.quint8)
         before = x.int_repr().clone()
