@@ -36,7 +36,7 @@ class StyleSwap(Gimp.PlugIn):
 
     def do_create_procedure(self, name: str) -> Gimp.Procedure:
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
-        procedure.set_image_types("RGB*")
+        procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
         procedure.set_menu_label("Style _Swap…")
         procedure.add_menu_path("<Image>/Filters/Artistic")
@@ -53,7 +53,7 @@ class StyleSwap(Gimp.PlugIn):
         methods.add("quality", 1, "Quality", "Inverse network refined by optimisation: slower, closer to the style")
         procedure.add_choice_argument("method", "_Method", "fast or quality", methods, "fast", _RW)
         procedure.add_int_argument("patch-size", "_Patch size", "Style patch side in feature cells: bigger carries more texture", 1, 9, 3, _RW)
-        procedure.add_double_argument("strength", "S_trength", "0 keeps the layer, 1 is fully stylised", 0.0, 1.0, 1.0, _RW)
+        procedure.add_double_argument("strength", "S_trength", "How much of the style replaces the layer's features: 0 redraws the layer through the network, 1 is fully stylised", 0.0, 1.0, 1.0, _RW)
         procedure.add_boolean_argument("preserve-colors", "Preserve _colours", "Keep the layer's colours, take only the style's texture", False, _RW)
         procedure.add_int_argument("max-size", "Max si_ze", "Longest side the daemon works at; the result is scaled back", 16, 8192, 1024, _RW)
         procedure.add_double_argument("timeout", "Time_out (s)", "Give up when the daemon sends nothing for this long", 1.0, 3600.0, 120.0, _RW)
@@ -63,6 +63,8 @@ class StyleSwap(Gimp.PlugIn):
 def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image, drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig, _data: object) -> Gimp.ValueArray:
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer) or drawables[0].is_group():
         return _error(procedure, "Style Swap works on one layer (not a group): select exactly one.")
+    if drawables[0].is_floating_sel():
+        return _error(procedure, "Style Swap does not work on a floating selection: anchor it or make it a new layer first.")
     if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     try:
@@ -135,6 +137,8 @@ def _read_style(file: Gio.File) -> Pixels:
         style = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, file)
     except GLib.Error as exc:
         raise TransferError(f"Could not open the style image {file.get_path()}: {exc.message}") from None
+    if style is None:  # some loaders fail without raising
+        raise TransferError(f"Could not open the style image {file.get_path()}: GIMP cannot read it.")
     try:
         flat = style.flatten()
         return _read(flat, Gegl.Rectangle.new(0, 0, flat.get_width(), flat.get_height()), "u8")
@@ -147,6 +151,7 @@ def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Pixels, x: int
     through the selection with "clip to backdrop", which keeps the copy's alpha."""
     copy = source.copy()
     image.insert_layer(copy, source.get_parent(), image.get_item_position(source))
+    copy.set_lock_content(False)  # the copy inherits a pixel lock, which would refuse the merge; given back below
     # Merging applies the lower layer's mask, opacity, mode and visibility; neutral ones keep its pixels.
     if copy.get_mask() is not None:
         copy.remove_mask(Gimp.MaskApplyMode.DISCARD)
@@ -165,13 +170,25 @@ def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Pixels, x: int
     stylised.set_visible(True)
     if not Gimp.Selection.is_empty(image):
         stylised.add_mask(stylised.create_mask(Gimp.AddMaskType.SELECTION))
-    merged = image.merge_down(stylised, Gimp.MergeType.CLIP_TO_BOTTOM_LAYER)
+    try:
+        merged = image.merge_down(stylised, Gimp.MergeType.CLIP_TO_BOTTOM_LAYER)
+    except GLib.Error as exc:
+        merged, reason = None, exc.message
+    else:
+        reason = "no layer came back"
+    if merged is None:
+        for layer in (stylised, copy):
+            image.remove_layer(layer)
+        raise TransferError(f"GIMP could not merge the stylised pixels into a copy of the layer ({reason}); the image is unchanged.")
     merged.set_name(name)
     merged.set_opacity(source.get_opacity())
     merged.set_mode(source.get_mode())
     merged.set_visible(source.get_visible())
     if (mask := source.get_mask()) is not None:
         _copy_mask(mask, merged)
+        merged.set_apply_mask(source.get_apply_mask())
+        merged.set_show_mask(source.get_show_mask())
+    merged.set_lock_content(source.get_lock_content())
     merged.update(0, 0, merged.get_width(), merged.get_height())
     return merged
 

@@ -1,7 +1,8 @@
 """Runs inside gimp-console-3.0 (python-fu-eval): what a batch script calling the plug-in does.
 
-Loads the job's image, optionally converts its precision, moves its layer, sets its opacity, gives it a
-mask and selects a feathered ellipse, calls plug-in-styleswap
+Loads the job's image, optionally converts it to grayscale or another precision, moves its layer, sets its
+opacity, gives it a mask (disabled if asked), locks its pixels, selects a feathered ellipse or floats a
+selection of the layer, calls plug-in-styleswap
 non-interactively with every option as an argument, saves the image as XCF, loads that file back and
 dumps every layer's pixels (R'G'B'A u8) plus a JSON report into the job's output folder for the test.
 """
@@ -34,6 +35,8 @@ def dump(image, prefix):
             "offsets": list(layer.get_offsets()[1:]),
             "size": [layer.get_width(), layer.get_height()],
             "opacity": layer.get_opacity(),
+            "locked": layer.get_lock_content(),
+            "mask_applied": layer.get_mask() is not None and layer.get_apply_mask(),
             "pixels": pixels(layer, f"{prefix}-{index}.rgba", "R'G'B'A u8"),
             "mask": layer.get_mask() and pixels(layer.get_mask(), f"{prefix}-{index}.mask", "Y u8"),
         }
@@ -42,6 +45,8 @@ def dump(image, prefix):
 
 
 image = load(job["input"])
+if job.get("grayscale"):
+    image.convert_grayscale()
 if job.get("precision"):
     image.convert_precision(getattr(Gimp.Precision, job["precision"]))
 layer = image.get_layers()[0]
@@ -51,18 +56,26 @@ if job.get("opacity"):
     layer.set_opacity(job["opacity"])
 if job.get("alpha_mask"):
     layer.add_mask(layer.create_mask(Gimp.AddMaskType.ALPHA))
+    layer.set_apply_mask(not job.get("mask_disabled"))
+if job.get("lock_content"):
+    layer.set_lock_content(True)
 report = {"canvas": [image.get_width(), image.get_height()]}
 if job.get("ellipse"):
     image.select_ellipse(Gimp.ChannelOps.REPLACE, *job["ellipse"])
     Gimp.Selection.feather(image, job["feather"])
     report["selection"] = pixels(image.get_selection(), "selection.y", "Y u8")
+target = layer
+if job.get("floating"):
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, *job["floating"])
+    target = Gimp.Selection.float(image, [layer], 0, 0)
 report["before"] = dump(image, "before")
 
 procedure = Gimp.get_pdb().lookup_procedure("plug-in-styleswap")
+report["image_types"] = procedure.get_image_types()  # what the menu entry is offered for
 config = procedure.create_config()
 config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
 config.set_property("image", image)
-config.set_core_object_array("drawables", [layer])
+config.set_core_object_array("drawables", [target])
 config.set_property("style-file", Gio.File.new_for_path(job["style"]))
 for name, value in job["args"].items():
     config.set_property(name, value)

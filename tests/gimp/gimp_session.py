@@ -73,6 +73,8 @@ class Layer:
     opacity: float
     pixels: np.ndarray  # (H, W, 4) u8, R'G'B'A
     mask: np.ndarray | None  # (H, W) u8 layer mask
+    locked: bool  # its pixels are locked
+    mask_applied: bool  # it has a mask, and the mask is on
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Outcome:
     selection: np.ndarray | None  # (H, W) u8 selection mask of the canvas, when the job made one
     output: str  # GIMP's stdout and stderr
     seconds: float
+    image_types: str  # the image types the procedure (and so its menu entry) is registered for
 
 
 class Sandbox:
@@ -96,7 +99,7 @@ class Sandbox:
 
     def start(self, name: str, content: np.ndarray, style: Path, args: dict[str, Any], connection_file: Path | None, env: dict[str, str] | None = None, **job: Any) -> Running:
         """Begin one gimp-console run on `content` (RGBA u8). `connection_file` is copied in (None: no
-        daemon); `job` may hold `offsets` for the layer and an `ellipse` plus `feather` to select."""
+        daemon); `job` holds what batch_run.py does before the call (`offsets`, `ellipse` and `feather`, ...)."""
         work = self.folder / name
         work.mkdir()
         PILImage.fromarray(content).save(work / "content.png")
@@ -154,11 +157,11 @@ class Running:
             raise AssertionError(f"GIMP exited with {self.process.returncode} without a report:\n{output[-4000:]}")
         report = json.loads(report_file.read_text())
         selection = report.get("selection") and self._read(report["selection"], report["canvas"], 1)
-        return Outcome(report["status"], report["error"], self._layers(report["before"]), self._layers(report["after"]), selection, output, seconds)
+        return Outcome(report["status"], report["error"], self._layers(report["before"]), self._layers(report["after"]), selection, output, seconds, report["image_types"])
 
     def _layers(self, entries: list[dict[str, Any]]) -> list[Layer]:
         return [
-            Layer(e["name"], tuple(e["offsets"]), e["opacity"], self._read(e["pixels"], e["size"], 4), e["mask"] and self._read(e["mask"], e["size"], 1))
+            Layer(e["name"], tuple(e["offsets"]), e["opacity"], self._read(e["pixels"], e["size"], 4), e["mask"] and self._read(e["mask"], e["size"], 1), e["locked"], e["mask_applied"])
             for e in entries
         ]
 

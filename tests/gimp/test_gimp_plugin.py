@@ -100,6 +100,46 @@ def test_only_the_selection_changes_and_its_feathered_edge_blends(sandbox, daemo
     assert rgb_error(new.pixels[box], stylised, feathered) > FAR / 4
 
 
+def test_locked_pixels_and_a_disabled_mask_come_through_as_they_were(sandbox, daemon, content, reference):
+    """A pixel lock protects the source, not the copy being stylised; the copy keeps the lock and the mask's state."""
+    outcome = sandbox.run("locked", content, STYLE, FAST, daemon.path, lock_content=True, alpha_mask=True, mask_disabled=True)
+
+    assert outcome.status == "success", outcome.error
+    new, source = outcome.after
+    assert np.array_equal(source.pixels, content)
+    assert source.locked and new.locked
+    assert not source.mask_applied and not new.mask_applied
+    assert np.array_equal(new.mask, content[..., 3])
+    assert rgb_error(new.pixels, reference, content[..., 3] > 0) < CLOSE
+
+
+def test_a_grayscale_image_gets_a_grayscale_stylised_layer(sandbox, daemon, content):
+    outcome = sandbox.run("gray", content, STYLE, FAST, daemon.path, grayscale=True)
+
+    assert "GRAY*" in outcome.image_types  # offered in the menu, not only to scripts
+    assert outcome.status == "success", outcome.error
+    new, source = outcome.after
+    assert np.array_equal(source.pixels, outcome.before[0].pixels)
+    assert np.array_equal(new.pixels[..., 0], new.pixels[..., 1]) and np.array_equal(new.pixels[..., 0], new.pixels[..., 2])
+    assert np.array_equal(new.pixels[..., 3], content[..., 3])
+    assert rgb_error(new.pixels, source.pixels, content[..., 3] > 0) > FAR / 2
+
+
+def test_an_unreadable_style_file_and_a_floating_selection_are_refused_untouched(sandbox, daemon, content, tmp_path):
+    corrupt = tmp_path / "painting.jpg"
+    corrupt.write_bytes(b"\xff\xd8 not a JPEG at all " * 40)
+    outcome = sandbox.run("corrupt-style", content, corrupt, FAST, daemon.path)
+    assert outcome.status == "execution-error"
+    assert "Could not open the style image" in outcome.error and "painting.jpg" in outcome.error
+    assert_untouched(outcome, content)
+
+    outcome = sandbox.run("floating", content, STYLE, FAST, daemon.path, floating=[10, 10, 40, 30])
+    assert outcome.status == "execution-error"
+    assert "floating selection" in outcome.error
+    assert [layer.name for layer in outcome.after] == [layer.name for layer in outcome.before] and len(outcome.before) == 2
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(outcome.after, outcome.before))
+
+
 def test_without_pyzmq_in_gimps_python_the_fallback_python_transfers(sandbox, daemon, content, reference):
     blocker = sandbox.folder / "no-zmq" / "zmq"
     blocker.mkdir(parents=True)
