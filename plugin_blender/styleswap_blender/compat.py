@@ -11,6 +11,7 @@ import bpy
 
 V5 = bpy.app.version >= (5, 0, 0)
 PASS_FORMAT = {"file_format": "OPEN_EXR", "color_mode": "RGBA", "color_depth": "16", "exr_codec": "ZIP"}
+FILE_OUTPUT = "CompositorNodeOutputFile"  # the same in both, with different settings (new_pass_writer)
 
 
 def scene_tree(scene: bpy.types.Scene, create: bool = False) -> bpy.types.NodeTree | None:
@@ -53,7 +54,7 @@ def new_math(tree: bpy.types.NodeTree, operation: str) -> bpy.types.Node:
 
 def new_pass_writer(tree: bpy.types.NodeTree) -> bpy.types.Node:
     """A File Output node writing one single-layer EXR per input (scene-linear, half float)."""
-    node = tree.nodes.new("CompositorNodeOutputFile")
+    node = tree.nodes.new(FILE_OUTPUT)
     if V5:
         node.format.media_type = "IMAGE"
         node.file_output_items.clear()

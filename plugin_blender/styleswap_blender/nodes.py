@@ -86,12 +86,14 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
 
     def init(self, context: bpy.types.Context) -> None:
         self.node_tree = _new_group()
+        self.output = _free_output(self)
         self.point_at_output()
         if (layers := render_layers(self)) is not None:
             self.id_data.links.new(layers.outputs["Image"], self.inputs["Image"])
 
     def copy(self, node: bpy.types.Node) -> None:
         self.node_tree = node.node_tree.copy()
+        self.output = _free_output(self)
         self.point_at_output()
 
     def free(self) -> None:
@@ -133,6 +135,13 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
         image.filepath = bpy.path.native_pathsep(self.output.rstrip("/\\") + f"/stylised/{FIRST_FRAME:04d}.png")
         image.colorspace_settings.name = "sRGB"
         image.alpha_mode = "STRAIGHT"
+
+
+def _free_output(node: bpy.types.Node) -> str:
+    """A new node's output folder: `//styleswap/`, or `//styleswap_2/` and on when another node has it, so
+    that nodes never write over each other's frames (a render refuses nodes that share a folder)."""
+    taken = {n.output for n in node.id_data.nodes if n != node and n.bl_idname == NODE_IDNAME}
+    return next(path for i in range(1, len(taken) + 2) if (path := "//styleswap/" if i == 1 else f"//styleswap_{i}/") not in taken)
 
 
 def _new_group() -> bpy.types.NodeTree:

@@ -65,11 +65,15 @@ class STYLESWAP_OT_composite(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            folder = recompose.recompose(context.scene)
+            folder, plain = recompose.recompose(context.scene, [target for target, _ in render.targets(context.scene)])
         except (ValueError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Style Swap: composited into {folder}")
+        if plain:
+            frames = "; ".join(f"{node}: {recompose.frame_spans(numbers)}" for node, numbers in plain.items())
+            self.report({"WARNING"}, f"Style Swap: composited into {folder}; no stylised version of the recorded pass with the current settings, so the plain pass shows, for frame(s) {frames} (Stylise Rendered Frames makes them)")
+        else:
+            self.report({"INFO"}, f"Style Swap: composited into {folder}")
         return {"FINISHED"}
 
 

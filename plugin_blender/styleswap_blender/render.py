@@ -3,6 +3,9 @@
 `render_write` fires after each frame is written, compositing included, so the recorder's EXR for that
 frame exists; the handler only queues (frame, file) pairs, because it may run on the render thread and
 must neither block nor touch bpy.data. The Style Swap nodes' settings are read once, at `render_init`.
+Before each frame (`render_pre`) its stylised file is moved aside: it was made from an earlier render, and
+this one may differ (animation, lighting, size), so a render always composites its own pass; the job puts
+the file back once the new pass proves the same, and *Composite Stylised Frames* shows the stylised ones.
 A timer on the main thread shows the job's progress, reloads the stylised sequences and reports how it
 ended; in background mode (no timers) `wait` does the same.
 """
@@ -26,7 +29,9 @@ _job: worker.Job | None = None
 _targets: list[tuple[worker.Target, bpy.types.Node]] = []
 _reported: worker.Job | None = None  # the job whose end was last reported
 _shown = -1  # how many stylised frames the images were last reloaded for
+_refusal: str | None = None  # why the last render is not stylised, for the main thread to show
 _TICK = 0.25
+_CANCEL_WAIT = 30.0  # seconds a new job waits for a cancelled one to end (it cancels its daemon job first)
 BUILD_INFO = "styleswap_build.json"  # written into the zip by `styleswap install-blender-addon`
 _ENV_BACKEND = os.environ.get(BACKEND_ENV)  # the user's own setting, before the add-on sets it
 
@@ -38,7 +43,7 @@ def current() -> worker.Job | None:
 def targets(scene: bpy.types.Scene) -> list[tuple[worker.Target, bpy.types.Node]]:
     """The scene's Style Swap nodes as job targets; ValueError says what is missing from a node."""
     tree = compat.scene_tree(scene)
-    found = []
+    found: list[tuple[worker.Target, bpy.types.Node]] = []
     for node in nodes.style_nodes(tree) if tree else ():
         if not node.style_image:
             raise ValueError(f"{node.name}: choose a style image")
@@ -48,7 +53,10 @@ def targets(scene: bpy.types.Scene) -> list[tuple[worker.Target, bpy.types.Node]
         if (prefix := nodes.recording(node)) is None:
             raise ValueError(f"{node.name}: link a render pass to its Image input")
         options = {"method": node.method, "patch_size": node.patch_size, "max_size": node.max_size, "preserve_color": node.preserve_color}
-        found.append((worker.Target(node.name, style, options, node.folder(), prefix), node))
+        folder = node.folder()
+        if (other := next((t.node for t, _ in found if t.folder == folder), None)) is not None:
+            raise ValueError(f"{node.name} and {other} write to the same output folder {folder}: give each node its own")
+        found.append((worker.Target(node.name, style, options, folder, prefix), node))
     return found
 
 
@@ -72,10 +80,12 @@ def _recorded_backend() -> str | None:
 
 
 def start(job_targets: list[tuple[worker.Target, bpy.types.Node]]) -> worker.Job:
-    """Start a job, cancelling the previous one if it still runs."""
+    """Start a job, cancelling the previous one if it still runs (and waiting for it to put back the frames
+    it held, before this one holds any)."""
     global _job, _targets
     if _job is not None and _job.is_alive():
         _job.cancel()
+        _job.join(_CANCEL_WAIT)
     _job, _targets = worker.Job(connection()), job_targets
     _job.start()
     return _job
@@ -93,7 +103,12 @@ def wait(timeout: float | None = None) -> worker.Job | None:
 def _tick() -> float:
     """Registered once, on the main thread (handlers may run on the render thread, where registering a
     timer is not safe): redraw the progress while a job runs, show frames as they land, report the end."""
-    global _shown
+    global _shown, _refusal
+    if _refusal is not None:
+        from .ui import show_error
+
+        show_error(f"Not stylising this render: {_refusal}")
+        _refusal = None
     if _job is None or _reported is _job:
         return _TICK
     for window in bpy.context.window_manager.windows:
@@ -146,7 +161,7 @@ def summary(job: worker.Job) -> str:
 
 @persistent
 def _on_init(scene: bpy.types.Scene, *_: object) -> None:
-    global _job
+    global _job, _refusal
     if recompose.active():
         return
     tree = compat.scene_tree(scene)
@@ -157,8 +172,16 @@ def _on_init(scene: bpy.types.Scene, *_: object) -> None:
     try:
         start(targets(scene))
     except ValueError as exc:
-        _job = None
+        _job, _refusal = None, str(exc)
         print(f"Style Swap: not stylising this render: {exc}", file=sys.stderr)
+
+
+@persistent
+def _on_frame(scene: bpy.types.Scene, *_: object) -> None:
+    if _job is None or recompose.active():
+        return
+    for target, _ in _targets:
+        _job.hold(target, scene.frame_current)
 
 
 @persistent
@@ -178,6 +201,7 @@ def _on_done(scene: bpy.types.Scene, *_: object) -> None:
 
 _HANDLERS = (
     (bpy.app.handlers.render_init, _on_init),
+    (bpy.app.handlers.render_pre, _on_frame),
     (bpy.app.handlers.render_write, _on_write),
     (bpy.app.handlers.render_complete, _on_done),
     (bpy.app.handlers.render_cancel, _on_done),

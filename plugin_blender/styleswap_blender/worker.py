@@ -8,6 +8,7 @@ never waits on the network.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -50,6 +51,37 @@ class Target:
     def frame_file(self, kind: str, frame: int) -> Path:
         return self.folder / kind / f"{frame:04d}.png"
 
+    def key(self, content: Any, style_hash: str) -> str:
+        """What the frame's stylised version depends on: these pixels, the style file and the node's options."""
+        return frames.fingerprint(content, {"style": style_hash, "options": self.options})
+
+    def hold(self, frame: int) -> None:
+        """Move the frame's stylised file to `previous/` while a render composites the frame: it was made from an
+        earlier pass, which this render may change, and a render must never composite a stale frame."""
+        stylised = self.frame_file("stylised", frame)
+        if stylised.is_file():
+            previous = self.frame_file("previous", frame)
+            previous.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stylised, previous)
+
+    def settle(self, ledger: frames.Ledger, frame: int, key: str) -> bool:
+        """Leave in `stylised/` only a frame made from `key`'s source and settings (brought back from `previous/`
+        when that is where it waits); a stale one is moved to `previous/`. Whether the frame is stylised."""
+        stylised, previous = self.frame_file("stylised", frame), self.frame_file("previous", frame)
+        if ledger.is_done(frame, key, stylised):
+            return True
+        if ledger.is_done(frame, key, previous):
+            os.replace(previous, stylised)
+            return True
+        self.hold(frame)
+        return False
+
+    def restore(self, frame: int) -> None:
+        """Put back a frame held for a render that never sent its pass (a still render, a cancel)."""
+        previous = self.frame_file("previous", frame)
+        if previous.is_file() and not self.frame_file("stylised", frame).is_file():
+            os.replace(previous, self.frame_file("stylised", frame))
+
 
 class Cancelled(Exception):
     pass
@@ -81,11 +113,19 @@ class Job(threading.Thread):
         self._style_hashes: dict[Path, str] = {}  # read once per job: the style file is not re-read per frame
         self._styles: dict[str, str] = {}  # style hash -> the daemon's style id
         self._ledgers: dict[Path, frames.Ledger] = {}
+        self._held: list[tuple[Target, int]] = []  # frames held aside for the render (render thread)
+        self._submitted: set[tuple[str, int]] = set()
 
     # -- called from Blender's main thread (or the render thread) -----------------------------------
 
+    def hold(self, target: Target, frame: int) -> None:
+        """Before the render composites `frame`: hide its stylised file until this job has checked it."""
+        target.hold(frame)
+        self._held.append((target, frame))
+
     def submit(self, target: Target, frame: int, source: Path) -> None:
         self.counts.submitted += 1
+        self._submitted.add((target.node, frame))
         self._tasks.put((target, frame, source))
 
     def finish(self) -> None:
@@ -118,7 +158,7 @@ class Job(threading.Thread):
                 target, frame, source = task
                 try:
                     content, key = self._prepare(target, source)
-                    if self._ledger(target).is_done(frame, key, target.frame_file("stylised", frame)):
+                    if target.settle(self._ledger(target), frame, key):
                         self.counts.kept += 1
                         continue
                     if client is None:
@@ -134,11 +174,14 @@ class Job(threading.Thread):
         finally:
             if client is not None:
                 client.close()
+            for target, frame in self._held:
+                if (target.node, frame) not in self._submitted:
+                    target.restore(frame)
             self.counts.frame = None
 
     def _prepare(self, target: Target, source: Path) -> tuple[Any, str]:
         content = frames.read_content(source)
-        return content, frames.fingerprint(content, {"style": self._style_hash(target), "options": target.options})
+        return content, target.key(content, self._style_hash(target))
 
     def _style_hash(self, target: Target) -> str:
         if target.style not in self._style_hashes:
@@ -157,6 +200,7 @@ class Job(threading.Thread):
                     raise
                 self._styles.clear()  # the daemon dropped it from its cache: upload it again
         frames.write_png(target.frame_file("stylised", frame), frames.from_image(result.image))
+        target.frame_file("previous", frame).unlink(missing_ok=True)  # made for another source or settings
         self._ledger(target).record(frame, key)
         self.counts.stylised += 1
         self.counts.fraction = 0.0

@@ -16,7 +16,8 @@ from styleswap.images import load_image
 
 SCENE_SCRIPT = Path(__file__).resolve().parent / "blender_scene.py"
 RUN_TIMEOUT = 300  # a run takes seconds; this only stops a hung Blender from hanging the suite
-STYLE = Path(__file__).resolve().parents[2] / "examples" / "stained_glands.jpg"
+ROOT = Path(__file__).resolve().parents[2]
+STYLE = ROOT / "examples" / "stained_glands.jpg"
 
 
 @dataclass(frozen=True)

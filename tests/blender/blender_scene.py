@@ -5,9 +5,11 @@ Style Swap node, do what the test asks, and write what happened to a JSON file.
 
 Settings: zip, install ("extension" | "legacy"), connection (the daemon's connection file), style,
 out (the node's output folder), render_dir, render_pass ("combined" | "diffuse"), view ("Standard" | "AgX"),
-transparent, frames, size ([width, height]; also the node's max size), steps (in order; each of "render",
-"stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite", "references",
-"tree", "prefs:<json of add-on preferences>"), result (the JSON file to write).
+transparent, frames, size ([width, height]; also the node's max size), user_output (a folder: a File Output
+node of the user's own records the Combined pass there as float EXR), steps (in order; each of "render",
+"stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite",
+"composite_refused", "references", "tree", "prefs:<json of add-on preferences>", "style:<image>" (the node's
+new style), "add_node" (a second Style Swap node, on the first one's folder, after a look at the folders new nodes get)), result (the JSON file to write).
 """
 
 from __future__ import annotations
@@ -106,6 +108,11 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
         node.render_pass = next(s.identifier for s in layers.outputs if s.name in DIFFUSE)
     composite = addon.compat.composite_input(tree)
     tree.links.new(node.outputs["Image"], composite)
+    if user_output := settings.get("user_output"):
+        writer = addon.compat.new_pass_writer(tree)
+        writer.format.color_depth = "32"
+        addon.compat.set_pass_writer(writer, user_output + "/", ["beauty_"])
+        tree.links.new(layers.outputs["Image"], writer.inputs["beauty_"])
     layers.location, node.location, composite.node.location = (-350, 0), (0, 0), (380, 0)
     return node
 
@@ -183,6 +190,8 @@ def main(settings: dict) -> dict:
             if step == "render":
                 assert bpy.ops.render.render(animation=True) == {"FINISHED"}
                 result["rendered"] = {"render": file_hashes(render_dir), "passes": file_hashes(out / "passes")}
+                if user_output := settings.get("user_output"):
+                    result["rendered"]["user"] = file_hashes(Path(user_output))
             elif step == "stylize_rendered":
                 assert bpy.ops.styleswap.stylize_rendered() == {"FINISHED"}
             elif step.startswith("stylize_folder:"):
@@ -192,6 +201,21 @@ def main(settings: dict) -> dict:
                 cancel_after_first_frame(addon.render.current())
             elif step == "composite":
                 assert bpy.ops.styleswap.composite() == {"FINISHED"}
+            elif step == "composite_refused":
+                try:
+                    bpy.ops.styleswap.composite()
+                except RuntimeError as exc:  # how an operator's error report reaches a script
+                    result["refused"] = str(exc)
+                else:
+                    raise AssertionError("the composite was not refused")
+            elif step.startswith("style:"):
+                node.style_image = step.partition(":")[2]
+            elif step == "add_node":
+                tree = addon.compat.scene_tree(scene)
+                added, spare = tree.nodes.new(addon.nodes.NODE_IDNAME), tree.nodes.new(addon.nodes.NODE_IDNAME)
+                result["added_outputs"] = [added.output, spare.output]  # the folders new nodes get
+                tree.nodes.remove(spare)
+                added.style_image, added.output = node.style_image, node.output
             elif step == "references":
                 references(addon, node, scene, out)
             elif step.startswith("prefs:"):

@@ -20,7 +20,7 @@ import pytest
 import zmq
 from PIL import Image as PILImage
 
-from blender_run import STYLE, Blender, frame, raw
+from blender_run import ROOT, STYLE, Blender, frame, raw
 from digest import file_hashes
 from styleswap_protocol import (
     ConnectionInfo,
@@ -89,9 +89,53 @@ def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Ble
     assert (again["submitted"], again["stylised"], again["kept"], again["failed"]) == (3, 1, 2, 0), again
     assert all((out / "stylised" / n).stat().st_mtime_ns == before[n] for n in ("0001.png", "0003.png"))
     assert np.abs(frame(out / "stylised" / "0002.png") - lost).max() < 0.5
-    # This render found frames 1 and 3 stylised already, so it composited them straight away.
+    # Frames 1 and 3 were stylised already, but a render composites its own pass: they could have been stale.
     source = frame(out / "source" / "0001.png")
-    assert np.abs(frame(render / "0001.png") - frame(out / "stylised" / "0001.png"))[opaque(source)].max() < 0.5
+    assert np.abs(frame(render / "0001.png") - source)[opaque(source)].max() < 0.05
+    assert not list((out / "previous").glob("*.png"))  # the frames held aside during the render came back
+
+
+def test_a_render_after_a_change_composites_its_own_pass_and_stale_frames_are_never_composited(blender: Blender, tmp_path):
+    """Style changed between renders, a user's File Output node beside ours, a lost recorded pass, two nodes on one
+    folder: the render's files and the user's stay right, and the composite shows only frames that match."""
+    other_style, third_style = ROOT / "examples" / "ink_splat.png", ROOT / "examples" / "chelsea.jpg"
+    out, render, user = tmp_path / "out", tmp_path / "render", tmp_path / "user"
+    steps = ["render", f"style:{other_style}", "render", "composite", f"style:{third_style}", "composite"]
+    report = blender.run(tmp_path, steps, user_output=str(user), transparent=True)
+    first, second = report["runs"]
+    assert (first["stylised"], second["stylised"], second["kept"]) == (3, 3, 0), report["runs"]
+
+    reference = cli_stylize(out / "source", tmp_path / "cli")  # the first style, as the daemon made it then
+    for n in FRAMES:
+        name = f"{n:04d}.png"
+        source = frame(out / "source" / name)
+        solid = opaque(source)
+        # The second render composited its own pass, not the first style's frames, which it could not know stale.
+        assert np.abs(frame(render / name) - source)[solid].max() < 0.05
+        assert np.abs(frame(reference / name) - source)[solid].mean() > 10
+    # The first composite showed the second style; the second composite, made after the style changed again with no
+    # render to stylise it, showed the plain pass, and the second style's frames wait in previous/ (not stylised/).
+    assert names(out / "stylised") == [] and names(out / "previous") == [f"{n:04d}.png" for n in FRAMES]
+    for n in FRAMES:
+        name = f"{n:04d}.png"
+        source = frame(out / "source" / name)
+        assert np.abs(frame(out / "composite" / name) - source)[opaque(source)].max() < 0.05
+    # The user's own File Output files are as the last render wrote them: the composites did not touch them.
+    assert report["rendered"]["user"] == file_hashes(user) and len(report["rendered"]["user"]) == 3
+
+    two = blender.run(tmp_path / "two", ["add_node", "render"])
+    assert two["added_outputs"] == ["//styleswap/", "//styleswap_2/"]  # each new node gets a folder of its own
+    assert two["runs"] == [None]  # set to the first node's folder: the render is not stylised, and says why
+    assert "Style Swap.001 and Style Swap write to the same output folder" in "".join(log.read_text() for log in (tmp_path / "two").glob("blender-*.log"))
+
+
+def test_a_lost_recorded_pass_stops_the_composite_before_anything_is_written(blender: Blender, tmp_path):
+    out = tmp_path / "out"
+    blender.run(tmp_path, ["render"])
+    (out / "passes" / "Render_Layers.Image_0002.exr").unlink()
+    report = blender.run(tmp_path, ["composite_refused"])
+    assert not (out / "composite").exists()
+    assert "no recorded pass of frame(s) 2 in" in report["refused"]
 
 
 def test_non_combined_pass_under_agx_and_stylising_a_rendered_sequence(blender: Blender, tmp_path):
