@@ -52,6 +52,8 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_START_TIMEOUT = 120.0
 MAX_PIXELS = 1 << 28  # the largest reply this client accepts
 _PROBE_TIMEOUT = 5.0  # an idle daemon answers hello in milliseconds
+_LIVENESS_CHECK = 1.0  # seconds between checks, while waiting, that the daemon process still exists
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")  # a daemon here: its pid is one of this machine's
 
 
 class DaemonError(Exception):
@@ -232,11 +234,16 @@ class Client:
         return msg
 
     def _recv(self, timeout: float | None) -> Message:
+        """The next message; a daemon whose process has ended is reported within a second, not at the timeout."""
         wait = self.timeout if timeout is None else timeout
-        if not self._socket.poll(wait * 1000, zmq.POLLIN):
-            raise DaemonTimeout(
-                f"no answer from the daemon at {self.info.url} within {wait:g} s (if it restarted, connect again to read its new connection file)"
-            )
+        deadline = time.monotonic() + wait
+        while not self._socket.poll(max(0.0, min(_LIVENESS_CHECK, deadline - time.monotonic())) * 1000, zmq.POLLIN):
+            if self.info.ip in _LOOPBACK and not pid_alive(self.info.pid):
+                raise DaemonUnavailable(f"the daemon at {self.info.url} (pid {self.info.pid}) has exited; start it again")
+            if time.monotonic() >= deadline:
+                raise DaemonTimeout(
+                    f"no answer from the daemon at {self.info.url} within {wait:g} s (if it restarted, connect again to read its new connection file)"
+                )
         try:
             return recv_message(self._socket, self.info.key, self._guard, max_pixels=MAX_PIXELS)
         except ProtocolError as exc:

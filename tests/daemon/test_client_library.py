@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from daemon_helpers import picture
+from daemon_helpers import picture, to_image
 from styleswap import cli
-from styleswap.client import Client, DaemonTimeout
+from styleswap.client import Client, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
 
 
@@ -28,6 +28,23 @@ def test_a_silent_daemon_times_out_with_a_clear_message():
             client.hello()
     assert time.monotonic() - started < 2
     assert "within 0.3 s" in caught.value.message and "connect again" in caught.value.message
+
+
+def test_a_daemon_that_dies_mid_job_is_reported_as_gone_at_once_not_at_the_timeout(launcher):
+    running = launcher()
+    killed_at = []
+
+    def kill_on_first_progress(progress: Progress) -> None:
+        if not killed_at:
+            running.process.kill()
+            running.process.wait()
+            killed_at.append(time.monotonic())
+
+    with running.client(timeout=60) as client:
+        with pytest.raises(DaemonUnavailable) as caught:
+            client.stylize(to_image(picture(64, 48, 3)), to_image(picture(64, 48, 3, seed=1)), {"method": "optim", "iters": 500, "max_size": 64}, progress=kill_on_first_progress)
+    assert time.monotonic() - killed_at[0] < 5  # the liveness check runs every second; the timeout is 60 s
+    assert f"(pid {running.info.pid}) has exited" in caught.value.message
 
 
 def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypatch):
