@@ -288,13 +288,14 @@ def tile_side(memory_budget: int) -> int:
 
 
 def fit_within(size: tuple[int, int], limit: int) -> tuple[int, int]:
-    """(width, height) scaled down so the long side is at most ``limit``; never scaled up."""
+    """(width, height) scaled down so the long side is at most ``limit``, never up; a thin image is scaled down only
+    as far as its short side keeps ``MIN_SIDE`` px (its long side then passes ``limit``: a 108x24 text layer at 64
+    works at 72x16 rather than not at all)."""
     width, height = size
-    scale = min(1.0, limit / max(width, height))
-    fitted = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if min(fitted) < MIN_SIDE:
-        raise StyleSwapError(f"image of {width}x{height} is too small to stylise at this size; both sides need at least {MIN_SIDE} px")
-    return fitted
+    if min(width, height) < MIN_SIDE:
+        raise StyleSwapError(f"image of {width}x{height} is too small to stylise; both sides need at least {MIN_SIDE} px")
+    scale = min(1.0, max(limit / max(width, height), MIN_SIDE / min(width, height)))
+    return max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale))
 
 
 def _to_tensor(picture: Picture, device: torch.device) -> torch.Tensor:

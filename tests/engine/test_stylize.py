@@ -112,6 +112,8 @@ def test_tiny_images_are_refused():
         fit_within((8, 200), 1024)
     assert fit_within((4000, 3000), 1000) == (1000, 750)
     assert fit_within((400, 300), 1000) == (400, 300)
+    assert fit_within((108, 24), 64) == (72, 16)  # thin: scaled only as far as 16 px on the short side
+    assert fit_within((24, 4000), 1000) == (16, 2667)
 
 
 @pytest.mark.parametrize(("precision", "mean_change", "objective_change"), [("float16", 0.005, 0.02), ("bfloat16", 0.03, 0.02), pytest.param("int8", 0.02, 0.03, marks=needs_int8)])
