@@ -16,7 +16,7 @@ from styleswap import __version__, bench, evaluate, int8, int8_encoder, int8_inv
 from styleswap.devices import DEVICES, PRECISIONS, pick_device
 from styleswap.encoder import LAYERS, POOLINGS, load_encoder
 from styleswap.errors import StyleSwapError
-from styleswap.images import SUFFIXES, load_image, save_image
+from styleswap.images import SUFFIXES, Picture, load_image, save_image
 from styleswap.remote import DaemonEngine
 from styleswap.stylize import INITS, MATCHES, METHODS, Engine, Options
 from styleswap.train import TrainConfig, Trainer, image_files
@@ -157,6 +157,8 @@ def _megabytes(text: str) -> int:
 def _contents(pattern: str) -> tuple[list[Path], bool]:
     """The content files a CONTENT argument names, and whether it names a batch."""
     path = Path(pattern)
+    if path.is_file():  # a name such as "photo[1].png" is that file, not a pattern
+        return [path], False
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
         batch = True
@@ -176,18 +178,16 @@ def _stylize(args: argparse.Namespace) -> int:
     contents, batch = _contents(args.content)
     output = Path(args.output)
     if batch and output.suffix:
-        raise StyleSwapError(f"{len(contents)} contents need an output folder, not the file {output}")
+        raise StyleSwapError(f"{args.content} names a batch of images ({len(contents)} now): give an output folder, not the file {output}")
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
-    for content, target in zip(contents, targets):
-        if target.resolve() in (content.resolve(), Path(args.style).resolve()):
-            raise StyleSwapError(f"refusing to overwrite an input: {target}")
+    _check_targets(contents, targets, Path(args.style), batch)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
         try:
             result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet))
-            save_image(result.picture, target)
+            _save(result.picture, target)
         except StyleSwapError as exc:
             if not batch:
                 raise
@@ -201,6 +201,39 @@ def _stylize(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"options": vars(options), "results": summaries}, indent=2))
     return 1 if failed else 0
+
+
+def _check_targets(contents: list[Path], targets: list[Path], style: Path, batch: bool) -> None:
+    """Refuse, before any work, outputs that would replace an input, each other, or (in a batch written beside its
+    inputs) any file already there: `a.jpg` would otherwise replace the user's own `a.png`."""
+    inputs = {p.resolve() for p in [*contents, style]}
+    seen: dict[Path, Path] = {}
+    beside_inputs = {c.parent.resolve() for c in contents}
+    for content, target in zip(contents, targets):
+        resolved = target.resolve()
+        if resolved in inputs:
+            raise StyleSwapError(f"refusing to overwrite an input: {target}")
+        if resolved in seen:
+            raise StyleSwapError(f"{seen[resolved]} and {content} would both be written to {target}: give them different names")
+        seen[resolved] = content
+        if target.is_dir():
+            raise StyleSwapError(f"{target} is a folder: give the output a file name")
+        if batch and target.exists() and resolved.parent in beside_inputs:
+            raise StyleSwapError(f"{target} already exists beside the inputs and would be replaced: choose another output folder")
+    for folder in {t.parent for t in targets}:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StyleSwapError(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
+        if not os.access(folder, os.W_OK):
+            raise StyleSwapError(f"cannot write to the output folder {folder}: permission denied")
+
+
+def _save(picture: Picture, target: Path) -> None:
+    try:
+        save_image(picture, target)
+    except OSError as exc:
+        raise StyleSwapError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _progress_bar(name: str, quiet: bool):

@@ -21,6 +21,7 @@ MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it
 Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_EXIF_ORIENTATION = 0x0112
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: outputs get the permissions a plain open() would give, not mkstemp's 0600
 
@@ -67,7 +68,7 @@ def load_image(path: str | os.PathLike) -> Picture:
         raise ImageError(f"{path}: no such file")
     try:
         if _is_16bit_png(path):
-            return Picture.from_array(_read_png16(path))
+            return Picture.from_array(_oriented(_read_png16(path), path))
         with Image.open(path) as image:
             _check_size(*image.size)
             image = ImageOps.exif_transpose(image)
@@ -120,7 +121,18 @@ def _check_size(width: int, height: int) -> None:
 def _is_16bit_png(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(26)
-    return head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+    return len(head) > 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+
+
+def _oriented(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """``pixels`` turned upright by the file's EXIF orientation (what ``ImageOps.exif_transpose`` does for the images
+    Pillow decodes; 16-bit PNGs are decoded by pypng, which reads no EXIF)."""
+    with Image.open(path) as image:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    turns = {3: 2, 6: -1, 8: 1, 5: 1, 7: -1}.get(orientation, 0)  # quarter turns anticlockwise
+    if orientation in (2, 4, 5, 7):  # the mirrored ones: a flip before the turn
+        pixels = pixels[::-1] if orientation == 4 else pixels[:, ::-1]
+    return np.ascontiguousarray(np.rot90(pixels, turns))
 
 
 def _read_png16(path: Path) -> np.ndarray:

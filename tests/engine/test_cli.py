@@ -50,6 +50,8 @@ def test_batch_folder_keeps_going_past_a_bad_file(files, models):
         (["content.png", "style.jpg", "-o", "x.png", "--patch-size", "0"], "patch-size"),
         (["content.png", "style.jpg", "-o", "x.png", "--method", "invnet", "--encoder", "vgg19"], "use --method optim"),
         (["content.png", "style.jpg", "-o", "x.gif"], "unsupported output type"),
+        (["content.png", "style.jpg", "-o", "content.png/x.png"], "cannot make the output folder content.png"),
+        (["content.png", "style.jpg", "-o", "."], ". is a folder: give the output a file name"),
     ],
 )
 def test_bad_input_is_one_line_and_harmless(files, models, args, message):
@@ -60,6 +62,28 @@ def test_bad_input_is_one_line_and_harmless(files, models, args, message):
     assert message in run.stderr.strip().splitlines()[-1]
     assert (files / "content.png").read_bytes() == before
     assert not (files / "x.png").exists()
+
+
+def test_a_batch_replaces_no_file_beside_its_inputs_and_no_result_of_its_own(files, models):
+    beside = files / "beside"
+    beside.mkdir()
+    (beside / "a.jpg").write_bytes((files / "style.jpg").read_bytes())
+    (beside / "a.png").write_bytes((files / "content.png").read_bytes())  # the user's own picture
+    run = styleswap("stylize", beside / "*.jpg", files / "style.jpg", "-o", beside, *SMALL)
+    assert run.returncode == 2 and "already exists beside the inputs and would be replaced" in run.stderr
+    assert (beside / "a.png").read_bytes() == (files / "content.png").read_bytes()
+
+    run = styleswap("stylize", beside, files / "style.jpg", "-o", files / "results", *SMALL)
+    assert run.returncode == 2 and "would both be written to" in run.stderr and "a.jpg" in run.stderr and "a.png" in run.stderr
+    assert not (files / "results").exists() or not list((files / "results").iterdir())
+
+
+def test_a_file_name_with_pattern_characters_is_that_file(files, models):
+    (files / "photo[1].png").write_bytes((files / "content.png").read_bytes())
+    (files / "photo1.png").write_bytes((files / "style.jpg").read_bytes())  # what "photo[1].png" matches as a pattern
+    run = styleswap("stylize", files / "photo[1].png", files / "style.jpg", "-o", files / "out.png", *SMALL)
+    assert run.returncode == 0, run.stderr
+    assert Image.open(files / "out.png").size == (451, 300)  # the content's size, not photo1's
 
 
 def test_unknown_option_value_is_rejected(files):

@@ -48,6 +48,21 @@ def test_exif_orientation_is_applied(chelsea, tmp_path):
     assert load_image(tmp_path / "rotated.jpg").size == (300, 451)
 
 
+def test_exif_orientation_is_applied_to_16bit_pngs_too(chelsea, tmp_path):
+    pixels = chelsea.astype(np.uint16) * 257 + np.uint16(3)
+    height, width, _ = pixels.shape
+    with open(tmp_path / "plain.png", "wb") as f:
+        png.Writer(width, height, greyscale=False, bitdepth=16).write(f, pixels.reshape(height, -1))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    chunks = list(png.Reader(filename=str(tmp_path / "plain.png")).chunks())
+    with open(tmp_path / "rotated.png", "wb") as f:
+        png.write_chunks(f, [chunks[0], (b"eXIf", exif.tobytes()[6:]), *chunks[1:]])  # the TIFF body, no "Exif" prefix
+    picture = load_image(tmp_path / "rotated.png")
+    assert picture.bit_depth == 16 and picture.size == (300, 451)
+    assert np.array_equal(picture.to_array(), np.rot90(pixels, -1))
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "I;16"])
 def test_grey_and_palette_images_load_as_rgb(chelsea, tmp_path, mode):
     image = Image.fromarray(chelsea).convert("RGBA" if mode == "LA" else "RGB").convert(mode if mode != "I;16" else "L")
@@ -70,6 +85,9 @@ def test_unreadable_empty_and_huge_inputs(tmp_path):
         load_image(tmp_path / "text.png")
     with pytest.raises(ImageError, match="no such file"):
         load_image(tmp_path / "missing.png")
+    (tmp_path / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")  # 20 bytes of a PNG
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_image(tmp_path / "cut.png")
     with pytest.raises(ImageError, match="empty"):
         Picture.from_array(np.zeros((0, 5, 3), np.uint8))
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
