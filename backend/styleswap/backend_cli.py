@@ -51,13 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND", title="commands (none: run the daemon)")
 
     serve = parser.add_argument_group("running the daemon")
-    serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     serve.add_argument(
         "--precision", default="auto", help="auto, float32, float16, bfloat16 or int8: of encoding, matching and the inverse network (auto: float16 on CUDA, int8 on x86 CPUs with VNNI, float32 elsewhere)"
     )
     serve.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
-    serve.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    serve.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
     serve.add_argument("--log-dir", type=Path, default=None, help="folder of the rotating log file")
     serve.add_argument("--max-pixels", type=int, default=limits.max_pixels, help="largest image, width*height")
     serve.add_argument("--max-queued-jobs", type=int, default=limits.max_queued_jobs, help="jobs waiting or running, all clients")
@@ -79,6 +79,27 @@ def _parser() -> argparse.ArgumentParser:
     uninstall = commands.add_parser("uninstall-service", help="remove what install-service wrote")
     uninstall.set_defaults(run=_uninstall)
     return parser
+
+
+def _port(text: str) -> int:
+    port = _whole(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0 (any free one) to 65535, not {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    number = _whole(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def _config(args: argparse.Namespace) -> DaemonConfig:
@@ -140,7 +161,10 @@ def _run_daemon(config: DaemonConfig, tray: bool, log_file: Path) -> bool:
         signal.signal(signum, lambda *_: daemon.stop())
 
     def announce(info: ConnectionInfo) -> None:
-        print(f"styleswap-backend {__version__} ready on {info.url} (pid {info.pid}, device {daemon.worker.device}); log {log_file}", flush=True)
+        if (failed := daemon.worker.load_error) is not None:
+            print(f"styleswap-backend {__version__} serving on {info.url} (pid {info.pid}), but its engine could not start: {failed}; every job will fail until it is restarted with other settings; log {log_file}", file=sys.stderr, flush=True)
+        else:
+            print(f"styleswap-backend {__version__} ready on {info.url} (pid {info.pid}, device {daemon.worker.device}); log {log_file}", flush=True)
 
     if tray:
         from styleswap.tray import run_tray

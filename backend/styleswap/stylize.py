@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from styleswap.approx_match import match_approx
 from styleswap.color import keep_content_colour
-from styleswap.devices import PRECISIONS, default_memory_budget, elapsed, pick_device, pick_precision
+from styleswap.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
@@ -74,6 +74,8 @@ class Options:
             if name == "memory_budget" and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                if name == "memory_budget":  # given in MB
+                    raise StyleSwapError(f"memory-budget must be at least 1 MB, not {value / 2**20:g} MB")
                 raise StyleSwapError(f"{name.replace('_', '-')} must be a whole number of at least {low}, not {value!r}")
         if self.stride > self.patch_size:
             raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
@@ -81,8 +83,8 @@ class Options:
             raise StyleSwapError(f"strength must lie in [0, 1], not {self.strength}")
         if self.method != "optim" and (self.encoder, self.layer, self.pooling) != INVNET_FEATURES:
             raise StyleSwapError(f"the inverse network inverts {'/'.join(INVNET_FEATURES)} activations; use --method optim for other encoders, layers or pooling")
-        if (self.lr is not None and not self.lr > 0) or not self.tv >= 0:
-            raise StyleSwapError("learning rate must be positive and the TV weight not negative")
+        if (self.lr is not None and not 0 < self.lr < math.inf) or not 0 <= self.tv < math.inf:
+            raise StyleSwapError("the learning rate must be a positive number and the TV weight a number not below 0 (both finite)")
 
     def style_key(self) -> tuple:
         """What a prepared style depends on: styles cached under this key are reusable."""
@@ -188,7 +190,9 @@ class Engine:
     def prepare_style(self, style: Picture, options: Options) -> StylePatches:
         options.validate()
         padded, _ = self.working_image(style, options.style_size, options)
-        return prepare_style(self.encode(padded, options), options.patch_size, options.stride)
+        features = self.encode(padded, options)
+        _check_patch_bank(features, options.patch_size, options.stride, self.device)
+        return prepare_style(features, options.patch_size, options.stride)
 
     def inverse(self) -> InverseNet:
         if self._inverse is None:
@@ -279,6 +283,19 @@ class Engine:
             working_size=(width, height),
             device=str(self.device),
             timings=timings,
+        )
+
+
+def _check_patch_bank(features: torch.Tensor, patch_size: int, stride: int, device: torch.device) -> None:
+    """Refuse a style whose patches would not fit, before making them: the bank grows with the patch size squared
+    (64x64 patches of a 512 px style are 6 GB, made twice over), which no memory budget bounds."""
+    _, channels, height, width = features.shape
+    count = max(0, (height - patch_size) // stride + 1) * max(0, (width - patch_size) // stride + 1)
+    needed = 2 * count * channels * patch_size**2 * features.element_size()  # the patch rows and their normalised copy
+    free = free_memory(device)
+    if free is not None and needed > free // 2:
+        raise StyleSwapError(
+            f"the style's {count} patches of {patch_size}x{patch_size} would take {needed / 2**30:.1f} GB with {free / 2**30:.1f} GB free: lower the patch size or the style size"
         )
 
 

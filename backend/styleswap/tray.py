@@ -140,8 +140,10 @@ def run_tray(daemon: Daemon, log_file: Path, on_ready: Callable[[ConnectionInfo]
     """
     try:
         import pystray
-    except Exception as exc:  # ImportError, or the backend failing to reach a display
-        raise StyleSwapError(f"cannot show a tray icon ({exc}); install pystray (pip install 'styleswap[tray]') or run without --tray") from None
+    except ImportError as exc:
+        raise StyleSwapError(f"cannot show a tray icon ({exc}): install pystray (pip install 'styleswap[tray]') or run without --tray") from None
+    except Exception as exc:  # noqa: BLE001 - pystray's backends fail on import when they cannot reach a display
+        raise StyleSwapError(f"cannot show a tray icon: no desktop to show it on ({exc}); run without --tray, or from a desktop session") from None
     actions = TrayActions(daemon, log_file)
 
     def show() -> None:  # the icon is made in the thread that runs it (GTK wants that)

@@ -90,6 +90,22 @@ def test_sigterm_is_a_clean_exit(launcher):
     assert "stopped" in daemon.log
 
 
+def test_a_daemon_whose_engine_failed_says_so_instead_of_ready(launcher):
+    daemon = launcher("--device", "banana")
+    deadline = time.monotonic() + 30
+    while "engine could not start" not in (console := (daemon.root / "console.txt").read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the line follows the connection file
+    assert "but its engine could not start: unknown device 'banana'" in console and " ready on " not in console
+    assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [("--port", "99999", "a TCP port is 0 (any free one) to 65535, not 99999"), ("--threads", "-2", "must be at least 1, not -2")])
+def test_out_of_range_numbers_are_refused_before_starting(tmp_path, option, value, message):
+    done = subprocess.run([sys.executable, "-m", "styleswap.backend_cli", option, value], env=daemon_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "run" / "backend.json").exists()
+
+
 def test_a_stale_connection_file_is_not_a_daemon(tmp_path):
     path = tmp_path / "backend.json"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
+import torch
 
 from int8_marks import needs_int8
 from styleswap.errors import StyleSwapError
 from styleswap.images import Picture
-from styleswap.stylize import Engine, Options, fit_within
+from styleswap.stylize import Engine, Options, _check_patch_bank, fit_within
 
 FAST = dict(method="optim", max_size=96, style_size=96, iters=30)
 
@@ -105,6 +106,13 @@ def test_cancel_from_progress_callback(engine, content, style):
 def test_bad_options(engine, content, style, bad, message):
     with pytest.raises(StyleSwapError, match=message):
         engine.stylize(content, style, Options(**{**FAST, **bad}))
+
+
+def test_a_patch_bank_too_large_for_memory_is_refused_before_it_is_made():
+    features = torch.empty(1, 256, 1, 1).expand(1, 256, 600, 600)  # the shape of a large style's activations, no memory
+    with pytest.raises(StyleSwapError, match=r"the style's 288369 patches of 64x64 would take 2252\.9 GB with .* GB free: lower the patch size"):
+        _check_patch_bank(features, 64, 1, torch.device("cpu"))
+    _check_patch_bank(features[..., :100, :100], 3, 1, torch.device("cpu"))  # 9604 patches of 3x3: 170 MB
 
 
 def test_tiny_images_are_refused():
