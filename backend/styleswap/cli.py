@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("styleswap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
+        return 1
     except MemoryError:
         print("styleswap: error: out of memory; lower --max-size or --memory-budget", file=sys.stderr)
         return 3
@@ -192,7 +195,9 @@ def _stylize(args: argparse.Namespace) -> int:
             if not batch:
                 raise
             failed += 1
-            print(f"styleswap: error: {exc}", file=sys.stderr)
+            message = str(exc) if str(exc).startswith(str(content)) else f"{content}: {exc}"
+            print(f"styleswap: error: {message}", file=sys.stderr)
+            summaries.append({"content": str(content), "style": args.style, "output": str(target), "error": message})
             continue
         summaries.append({"content": str(content), "style": args.style, "output": str(target), **result.summary()})
         if not args.json and not args.quiet:

@@ -64,6 +64,8 @@ class Picture:
 
 def load_image(path: str | os.PathLike) -> Picture:
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:

@@ -103,6 +103,8 @@ def test_wrong_buffer_count_and_unknown_type(daemon):
     try:
         reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (to_image(picture(16, 16, 3)),))).id)
         assert reply.type == "error" and reply.params["code"] == "bad_params" and "takes 2 image buffer(s)" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("shutdown", "s", {}, (to_image(picture(16, 16, 3)),))).id)  # refused, so the daemon goes on
+        assert reply.params["code"] == "bad_params" and "shutdown takes 0 image buffer(s)" in reply.params["message"]
         reply = peer.reply_to(peer.send(Message("render", "s")).id)
         assert reply.params["code"] == "unknown_type" and "'render'" in reply.params["message"]
         reply = peer.reply_to(peer.send(Message("info", "s")).id)  # a reply type is not a request

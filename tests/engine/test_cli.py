@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -36,16 +37,25 @@ def test_batch_folder_keeps_going_past_a_bad_file(files, models):
     for name in ("a.png", "b.png"):
         (batch / name).write_bytes((files / "content.png").read_bytes())
     (batch / "broken.png").write_text("not an image")
-    run = styleswap("stylize", batch, files / "style.jpg", "-o", files / "results", *SMALL)
+    run = styleswap("stylize", batch, files / "style.jpg", "-o", files / "results", "--json", *SMALL)
     assert run.returncode == 1
     assert sorted(p.name for p in (files / "results").iterdir()) == ["a.png", "b.png"]
     assert "broken.png: not a readable image" in run.stderr
+    results = {Path(r["content"]).name: r for r in json.loads(run.stdout)["results"]}
+    assert sorted(results) == ["a.png", "b.png", "broken.png"]
+    assert "not a readable image" in results["broken.png"]["error"] and "error" not in results["a.png"]
+    # A reader that went away before the summary (`| head`): the image is written, and no traceback follows.
+    command = [sys.executable, "-m", "styleswap", "stylize", batch / "a.png", files / "style.jpg", "-o", files / "piped.png", "--json", *SMALL]
+    gone = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gone.stdout.close()
+    assert gone.wait(timeout=300) == 1 and "Traceback" not in gone.stderr.read() and (files / "piped.png").is_file()
 
 
 @pytest.mark.parametrize(
     "args,message",
     [
         (["missing.png", "style.jpg", "-o", "x.png"], "missing.png: no such file"),
+        (["content.png", ".", "-o", "x.png"], ". is a folder, not an image file"),
         (["content.png", "style.jpg", "-o", "content.png"], "refusing to overwrite an input"),
         (["content.png", "style.jpg", "-o", "x.png", "--patch-size", "0"], "patch-size"),
         (["content.png", "style.jpg", "-o", "x.png", "--method", "invnet", "--encoder", "vgg19"], "use --method optim"),

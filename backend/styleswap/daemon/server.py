@@ -271,6 +271,7 @@ class Daemon:
 
     def _hello(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"client"})
+        _expect_buffers(msg, 0, "it carries none")
         client = optional(msg.params, "client", str)
         log.debug("hello from %s", client or "an unnamed client")
         return msg.reply(mt.INFO, self.describe())
@@ -328,11 +329,13 @@ class Daemon:
 
     def _cancel(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"job_id"})
+        _expect_buffers(msg, 0, "it carries none")
         job = self.jobs.cancel(required(msg.params, "job_id", str))
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _shutdown(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, ())
+        _expect_buffers(msg, 0, "it carries none")
         log.info("shutdown requested by a client")
         self.stop()
         return msg.reply(mt.ACK)
