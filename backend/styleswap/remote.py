@@ -34,6 +34,7 @@ class DaemonEngine:
             self._client = connect(autostart=True, name="styleswap-cli")
 
     def prepare_style(self, style: Picture, options: Options) -> str:
+        self._check_size(style)
         with _user_errors():
             return self._client.upload_style(picture_to_image(style))
 
@@ -42,6 +43,7 @@ class DaemonEngine:
             if progress is not None:
                 progress(event.stage, event.stage_fraction)
 
+        self._check_size(content)
         with _user_errors():
             reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
         for warning in reply.warnings:
@@ -49,3 +51,13 @@ class DaemonEngine:
         summary = dict(reply.summary)
         summary["working_size"] = tuple(summary["working_size"])
         return Result(picture=image_to_picture(reply.image), **summary)
+
+    def _check_size(self, picture: Picture) -> None:
+        """An image larger than the daemon takes, refused here with the way out rather than by the protocol."""
+        width, height = picture.size
+        limit = (self._client.daemon or {}).get("max_pixels")
+        if limit is not None and width * height > limit:
+            raise StyleSwapError(
+                f"the image is {width}x{height} ({width * height / 1e6:.3g} megapixels), more than the daemon takes ({limit / 1e6:.3g}): "
+                f"start it with --max-pixels {width * height} or more, or run without --daemon"
+            )

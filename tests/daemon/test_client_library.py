@@ -47,6 +47,16 @@ def test_a_daemon_that_dies_mid_job_is_reported_as_gone_at_once_not_at_the_timeo
     assert f"(pid {running.info.pid}) has exited" in caught.value.message
 
 
+def test_cli_daemon_flag_refuses_an_image_larger_than_the_daemon_takes_with_the_way_out(launcher, tmp_path, monkeypatch, capsys):
+    running = launcher("--max-pixels", "2000")
+    monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(running.path))
+    PILImage.fromarray(picture(64, 48, 3, seed=3)).save(tmp_path / "c.png")
+    assert cli.main(["stylize", str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet"]) == 2
+    message = capsys.readouterr().err
+    assert "the image is 64x48 (0.00307 megapixels), more than the daemon takes (0.002): start it with --max-pixels 3072 or more, or run without --daemon" in message
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypatch):
     monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(daemon.path))
     content = picture(40, 30, 4, seed=20)
