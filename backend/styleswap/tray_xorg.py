@@ -11,10 +11,14 @@ and the icon never appeared.
 Here a caller sends the ClientMessage over a short-lived connection of its own (X delivers a message with
 no event mask to the client that made the window: the loop), so only the loop thread ever uses the
 icon's connection.
+
+Without a system tray on the display, pystray logs a "Failed to dock icon" traceback at every update (14 in a
+daemon's first three jobs); here one line says so, and the icon docks at the next update once a tray runs.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -28,9 +32,19 @@ from pystray._xorg import Icon as PystrayXorgIcon
 from styleswap.errors import StyleSwapError
 
 _ANSWER_S = 60.0
+log = logging.getLogger(__name__)
 
 
 class Icon(PystrayXorgIcon):
+    _said_undocked = False
+
+    def _assert_docked(self) -> None:
+        """Dock if a system tray runs; if none does, say so once rather than raise (pystray logs each raise)."""
+        self._dock_window()
+        if self._systray_manager is None and not self._said_undocked:
+            log.warning("no system tray on this display: the icon appears when one starts")
+        self._said_undocked = self._systray_manager is None
+
     def _rewrite_implementation(self, *methods: Callable[[], None]) -> None:
         """Route `methods` (pystray's show, hide, update_icon, update_title and stop) through the loop thread."""
         self._results: queue.Queue = queue.Queue()

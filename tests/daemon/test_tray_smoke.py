@@ -6,6 +6,7 @@ Set STYLESWAP_TRAY_SCREENSHOT=docs/tray.png to keep the screenshot.
 """
 
 import importlib.util
+import logging
 import os
 import shutil
 import subprocess
@@ -40,23 +41,29 @@ def x_tools() -> None:
 
 
 @pytest.fixture
-def display(tmp_path, x_tools):
-    """A fresh Xvfb (it reports its display number once it accepts clients) with trayer docked on top."""
+def bare_display(x_tools):
+    """A fresh Xvfb (it reports its display number once it accepts clients), with no system tray."""
     read, write = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "320x64x24", "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as numbers:
         name = f":{numbers.readline().strip()}"
     try:
-        tray = start_trayer(name, tmp_path / "trayer.txt")
-        try:
-            yield name
-        finally:
-            tray.terminate()
-            tray.wait(timeout=10)
+        yield name
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+@pytest.fixture
+def display(bare_display, tmp_path):
+    """A fresh Xvfb with trayer docked on top."""
+    tray = start_trayer(bare_display, tmp_path / "trayer.txt")
+    try:
+        yield bare_display
+    finally:
+        tray.terminate()
+        tray.wait(timeout=10)
 
 
 def start_trayer(display: str, log: Path, attempts: int = 3) -> subprocess.Popen:
@@ -151,6 +158,34 @@ def test_an_icon_updated_before_its_loop_is_recorded_shows_the_update(pystray_xo
         wait_for_window(display, '"StyleSwap: set up"', timeout=10)
 
     assert run_icon(pystray_xorg, setup) == []
+
+
+def test_without_a_system_tray_one_line_says_so_and_the_icon_docks_when_one_starts(bare_display, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("DISPLAY", bare_display)
+    monkeypatch.setenv("PYSTRAY_BACKEND", "xorg")
+    import pystray
+
+    docked, trays = [], []
+
+    def setup(icon) -> None:
+        icon.visible = True
+        for state in ("busy", "idle"):
+            icon.icon = icon_image(state)  # each update tries to dock
+        trays.append(start_trayer(bare_display, tmp_path / "trayer.txt"))
+        icon.icon = icon_image("busy")
+        docked.append(icon._systray_manager is not None)
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert run_icon(pystray, setup) == []
+    finally:
+        for tray in trays:  # after the icon stopped: a tray that goes away is said again, rightly
+            tray.terminate()
+            tray.wait(timeout=10)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("no system tray on this display: the icon appears when one starts") == 1, messages
+    assert "Failed to dock icon" not in messages
+    assert docked == [True]
 
 
 def test_only_the_icons_loop_uses_its_x_connection(pystray_xorg, display):
