@@ -56,8 +56,8 @@ class Target:
         return frames.fingerprint(content, {"style": style_hash, "options": self.options})
 
     def hold(self, frame: int) -> None:
-        """Move the frame's stylised file to `previous/` while a render composites the frame: it was made from an
-        earlier pass, which this render may change, and a render must never composite a stale frame."""
+        """Move the frame's stylised file to `previous/`, where no compositor reads it: while a render composites
+        the frame (the file was made from an earlier pass, which the render may change), or because it is stale."""
         stylised = self.frame_file("stylised", frame)
         if stylised.is_file():
             previous = self.frame_file("previous", frame)

@@ -96,8 +96,8 @@ def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Ble
 
 
 def test_a_render_after_a_change_composites_its_own_pass_and_stale_frames_are_never_composited(blender: Blender, tmp_path):
-    """Style changed between renders, a user's File Output node beside ours, a lost recorded pass, two nodes on one
-    folder: the render's files and the user's stay right, and the composite shows only frames that match."""
+    """Style changed between renders and again before a composite, a user's File Output node beside ours, two nodes
+    on one folder: the render's files and the user's stay right, and a composite shows only frames that match."""
     other_style, third_style = ROOT / "examples" / "ink_splat.png", ROOT / "examples" / "chelsea.jpg"
     out, render, user = tmp_path / "out", tmp_path / "render", tmp_path / "user"
     steps = ["render", f"style:{other_style}", "render", "composite", f"style:{third_style}", "composite"]
@@ -113,13 +113,14 @@ def test_a_render_after_a_change_composites_its_own_pass_and_stale_frames_are_ne
         # The second render composited its own pass, not the first style's frames, which it could not know stale.
         assert np.abs(frame(render / name) - source)[solid].max() < 0.05
         assert np.abs(frame(reference / name) - source)[solid].mean() > 10
-    # The first composite showed the second style; the second composite, made after the style changed again with no
-    # render to stylise it, showed the plain pass, and the second style's frames wait in previous/ (not stylised/).
+    # The last composite, made after the style changed again with no render to stylise it, showed the plain pass;
+    # the second style's frames wait in previous/, not in stylised/ where the node reads.
     assert names(out / "stylised") == [] and names(out / "previous") == [f"{n:04d}.png" for n in FRAMES]
     for n in FRAMES:
         name = f"{n:04d}.png"
         source = frame(out / "source" / name)
         assert np.abs(frame(out / "composite" / name) - source)[opaque(source)].max() < 0.05
+        assert np.abs(frame(out / "previous" / name) - frame(reference / name))[opaque(source)].mean() > 10  # not the first style
     # The user's own File Output files are as the last render wrote them: the composites did not touch them.
     assert report["rendered"]["user"] == file_hashes(user) and len(report["rendered"]["user"]) == 3
 
