@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 
 import bpy
+from bpy.app.handlers import persistent
 
 from . import compat
 
@@ -261,16 +262,28 @@ def _sync(tree: bpy.types.NodeTree) -> None:
         managed.name = managed.label = "Style Swap Passes"
         anchor = next((n for n in tree.nodes if n.bl_idname == RENDER_LAYERS), None)
         managed.location = (anchor.location.x, anchor.location.y - 250) if anchor else (0, -250)
-    compat.set_pass_writer(managed, passes_folder(tree), list(wanted))
+    folder = passes_folder(tree)
+    compat.set_pass_writer(managed, folder, list(wanted))
+    # In a file not saved yet a relative folder has no place: Blender would write the passes into its working
+    # directory, for a render that is not stylised anyway (it says why). Saving the file syncs again.
+    managed.mute = not Path(bpy.path.abspath(folder)).is_absolute()
     for name, source in wanted.items():
         socket = managed.inputs[name]
         if not (socket.is_linked and socket.links[0].from_socket == source):
             tree.links.new(source, socket)
 
 
+@persistent
+def _on_save(*_: object) -> None:
+    sync_all()
+
+
 def register() -> None:
     bpy.utils.register_class(StyleSwapNode)
+    bpy.app.handlers.save_post.append(_on_save)
 
 
 def unregister() -> None:
+    if _on_save in bpy.app.handlers.save_post:
+        bpy.app.handlers.save_post.remove(_on_save)
     bpy.utils.unregister_class(StyleSwapNode)

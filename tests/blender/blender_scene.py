@@ -5,10 +5,11 @@ Style Swap node, do what the test asks, and write what happened to a JSON file.
 
 Settings: zip, install ("extension" | "legacy"), connection (the daemon's connection file), style,
 out (the node's output folder), render_dir, render_pass ("combined" | "diffuse"), view ("Standard" | "AgX"),
-transparent, frames, size ([width, height]; also the node's max size), user_output (a folder: a File Output
+transparent, frames, size ([width, height]; also the node's max size), output (the node's output folder as the
+user types it; default: `out`), user_output (a folder: a File Output
 node of the user's own records the Combined pass there as float EXR), steps (in order; each of "render",
 "stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite",
-"composite_refused", "references", "tree", "prefs:<json of add-on preferences>", "style:<image>" (the node's
+"composite_refused", "references", "tree", "save:<.blend path>", "prefs:<json of add-on preferences>", "style:<image>" (the node's
 new style), "add_node" (a second Style Swap node, on the first one's folder, after a look at the folders new nodes get)), result (the JSON file to write).
 """
 
@@ -102,7 +103,7 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
     layers = tree.nodes.new("CompositorNodeRLayers")
     node = tree.nodes.new(addon.nodes.NODE_IDNAME)
     node.style_image = settings["style"]
-    node.output = settings["out"] + "/"
+    node.output = settings.get("output", settings["out"] + "/")
     node.method, node.max_size, node.patch_size = "invnet", max(settings.get("size", (64, 48))), 3
     if settings.get("render_pass") == "diffuse":
         node.render_pass = next(s.identifier for s in layers.outputs if s.name in DIFFUSE)
@@ -208,6 +209,8 @@ def main(settings: dict) -> dict:
                     result["refused"] = str(exc)
                 else:
                     raise AssertionError("the composite was not refused")
+            elif step.startswith("save:"):
+                assert bpy.ops.wm.save_as_mainfile(filepath=step.partition(":")[2]) == {"FINISHED"}
             elif step.startswith("style:"):
                 node.style_image = step.partition(":")[2]
             elif step == "add_node":

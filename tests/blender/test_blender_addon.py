@@ -130,6 +130,17 @@ def test_a_render_after_a_change_composites_its_own_pass_and_stale_frames_are_ne
     assert "Style Swap.001 and Style Swap write to the same output folder" in "".join(log.read_text() for log in (tmp_path / "two").glob("blender-*.log"))
 
 
+def test_an_unsaved_file_with_a_relative_folder_is_not_stylised_and_writes_nothing_until_it_is_saved(blender: Blender, tmp_path):
+    saved = tmp_path / "project"
+    saved.mkdir()
+    report = blender.run(tmp_path, ["render", f"save:{saved / 'scene.blend'}", "render"], output="//styleswap/")  # the default folder
+    unsaved, after_saving = report["runs"]
+    assert unsaved is None and not (tmp_path / "styleswap").exists()  # Blender's working directory: no stray passes
+    assert "the output folder '//styleswap/' is relative, and this file is not saved yet" in "".join(log.read_text() for log in tmp_path.glob("blender-*.log"))
+    assert after_saving["stylised"] == 3, after_saving  # saved: the folder beside the file records and stylises
+    assert names(saved / "styleswap" / "stylised") == [f"{n:04d}.png" for n in FRAMES]
+
+
 def test_a_lost_recorded_pass_stops_the_composite_before_anything_is_written(blender: Blender, tmp_path):
     out = tmp_path / "out"
     blender.run(tmp_path, ["render"])
