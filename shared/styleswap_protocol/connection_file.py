@@ -177,7 +177,8 @@ def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists, to tell a running daemon from a stale file.
 
     Pids get reused, so a True can still be a stranger; the client's hello
-    with the file's key is the real test. An unreaped zombie counts as alive.
+    with the file's key is the real test. On Linux an exited process its parent has not reaped yet (a
+    daemon that a host autostarted and that then crashed) is not alive; elsewhere it counts as alive.
     """
     if pid <= 0:  # 0 and negatives address process groups, not a process
         return False
@@ -189,7 +190,18 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by another user
         return True
-    return True
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """A zombie (state Z) or dead (X) process, from /proc/PID/stat (no /proc: False)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]  # the field after the parenthesised name
+    return state in (b"Z", b"X")
 
 
 def _windows_pid_alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,18 @@ def test_pid_alive():
     assert pid_alive(child.pid) is False
     assert pid_alive(0) is False
     assert pid_alive(-1) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="zombies are told apart through /proc")
+def test_an_exited_child_not_reaped_yet_is_not_alive():
+    """A daemon a host autostarted and that then crashed stays its zombie child until the host reaps it."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while pid_alive(child.pid) and time.monotonic() < deadline:  # running, then exited but not reaped
+        time.sleep(0.01)
+    assert not pid_alive(child.pid)
+    assert Path(f"/proc/{child.pid}").exists()  # still a zombie: the pid names a process that has exited
+    child.wait()
 
 
 def test_env_var_overrides_default_path(monkeypatch, tmp_path):
