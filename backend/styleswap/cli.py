@@ -226,12 +226,13 @@ def _check_targets(contents: list[Path], targets: list[Path], style: Path, batch
         if batch and target.exists() and resolved.parent in beside_inputs:
             raise StyleSwapError(f"{target} already exists beside the inputs and would be replaced: choose another output folder")
     for folder in {t.parent for t in targets}:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StyleSwapError(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
-        if not os.access(folder, os.W_OK):
-            raise StyleSwapError(f"cannot write to the output folder {folder}: permission denied")
+        existing = folder  # the output is written there, made where missing: its nearest existing folder decides
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise StyleSwapError(f"cannot make the output folder {folder}: {existing} is a file")
+        if not os.access(existing, os.W_OK):
+            raise StyleSwapError(f"cannot write in {existing} (read-only, or not yours) to make the output folder {folder}" if existing != folder else f"cannot write to the output folder {folder} (read-only, or not yours)")
 
 
 def _save(picture: Picture, target: Path) -> None:

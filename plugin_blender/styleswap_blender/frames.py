@@ -102,6 +102,24 @@ def fingerprint(pixels: np.ndarray, settings: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def hold(folder: Path, frame: int) -> None:
+    """Move the frame's stylised file (`folder/stylised/####.png`) to `folder/previous/`, where no compositor reads
+    it: while a render composites the frame (the file was made from an earlier pass, which the render may
+    change), or because it is stale."""
+    stylised = folder / "stylised" / f"{frame:04d}.png"
+    if stylised.is_file():
+        previous = folder / "previous" / stylised.name
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stylised, previous)
+
+
+def restore(folder: Path, frame: int) -> None:
+    """Put back a frame held for a render that never sent its pass (a still render, a cancel, a refused render)."""
+    previous, stylised = folder / "previous" / f"{frame:04d}.png", folder / "stylised" / f"{frame:04d}.png"
+    if previous.is_file() and not stylised.is_file():
+        os.replace(previous, stylised)
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

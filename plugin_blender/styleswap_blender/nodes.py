@@ -274,16 +274,22 @@ def _sync(tree: bpy.types.NodeTree) -> None:
 
 
 @persistent
-def _on_save(*_: object) -> None:
+def _on_file(*_: object) -> None:
+    """After a save (relative folders now have a place) and a load (a file saved with the recorder muted)."""
     sync_all()
+
+
+_FILE_HANDLERS = (bpy.app.handlers.save_post, bpy.app.handlers.load_post)
 
 
 def register() -> None:
     bpy.utils.register_class(StyleSwapNode)
-    bpy.app.handlers.save_post.append(_on_save)
+    for handlers in _FILE_HANDLERS:
+        handlers.append(_on_file)
 
 
 def unregister() -> None:
-    if _on_save in bpy.app.handlers.save_post:
-        bpy.app.handlers.save_post.remove(_on_save)
+    for handlers in _FILE_HANDLERS:
+        if _on_file in handlers:
+            handlers.remove(_on_file)
     bpy.utils.unregister_class(StyleSwapNode)

@@ -23,13 +23,16 @@ import bpy
 from bpy.app.handlers import persistent
 from styleswap_client import BACKEND_ENV
 
-from . import compat, nodes, recompose, worker
+from . import compat, frames, nodes, recompose, worker
 
 _job: worker.Job | None = None
 _targets: list[tuple[worker.Target, bpy.types.Node]] = []
 _reported: worker.Job | None = None  # the job whose end was last reported
 _shown = -1  # how many stylised frames the images were last reloaded for
 _refusal: str | None = None  # why the last render is not stylised, for the main thread to show
+_rendering: worker.Job | None = None  # the job the render in progress feeds (none during a re-composite)
+_refused: list[Path] = []  # the output folders of a render not stylised: their frames are held all the same
+_refused_held: list[tuple[Path, int]] = []
 _TICK = 0.25
 _CANCEL_WAIT = 30.0  # seconds a new job waits for a cancelled one to end (it cancels its daemon job first)
 BUILD_INFO = "styleswap_build.json"  # written into the zip by `styleswap install-blender-addon`
@@ -161,8 +164,9 @@ def summary(job: worker.Job) -> str:
 
 @persistent
 def _on_init(scene: bpy.types.Scene, *_: object) -> None:
-    global _job, _refusal
-    if recompose.active():
+    global _job, _rendering, _refusal
+    _rendering, _refused[:] = None, []
+    if recompose.active():  # its frames are neither held nor stylised
         return
     tree = compat.scene_tree(scene)
     if tree is None or not nodes.style_nodes(tree):
@@ -170,33 +174,52 @@ def _on_init(scene: bpy.types.Scene, *_: object) -> None:
     if bpy.app.background:
         nodes.sync_tree(tree)  # on the main thread here; in the UI the nodes keep it in sync as you edit
     try:
-        start(targets(scene))
+        _rendering = start(targets(scene))
     except ValueError as exc:
         _job, _refusal = None, str(exc)
+        _refused[:] = _folders(tree)
         print(f"Style Swap: not stylising this render: {exc}", file=sys.stderr)
+
+
+def _folders(tree: bpy.types.NodeTree) -> list[Path]:
+    """The output folders of the nodes that have one (a relative one in an unsaved file has none)."""
+    found = []
+    for node in nodes.style_nodes(tree):
+        try:
+            found.append(node.folder())
+        except ValueError:
+            pass
+    return found
 
 
 @persistent
 def _on_frame(scene: bpy.types.Scene, *_: object) -> None:
-    if _job is None or recompose.active():
-        return
-    for target, _ in _targets:
-        _job.hold(target, scene.frame_current)
+    frame = scene.frame_current
+    if _rendering is not None:
+        for target, _ in _targets:
+            _rendering.hold(target, frame)
+    for folder in _refused:  # a render not stylised composites its own pass all the same
+        frames.hold(folder, frame)
+        _refused_held.append((folder, frame))
 
 
 @persistent
 def _on_write(scene: bpy.types.Scene, *_: object) -> None:
-    if _job is None or recompose.active():
-        return
-    frame = scene.frame_current
-    for target, _ in _targets:
-        _job.submit(target, frame, target.recorded(frame))
+    if _rendering is not None:
+        frame = scene.frame_current
+        for target, _ in _targets:
+            _rendering.submit(target, frame, target.recorded(frame))
 
 
 @persistent
 def _on_done(scene: bpy.types.Scene, *_: object) -> None:
-    if _job is not None and not recompose.active():
-        _job.finish()
+    global _rendering
+    if _rendering is not None:
+        _rendering.finish()
+    _rendering = None
+    for folder, frame in _refused_held:
+        frames.restore(folder, frame)
+    _refused_held.clear()
 
 
 _HANDLERS = (

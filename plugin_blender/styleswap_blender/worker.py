@@ -55,15 +55,6 @@ class Target:
         """What the frame's stylised version depends on: these pixels, the style file and the node's options."""
         return frames.fingerprint(content, {"style": style_hash, "options": self.options})
 
-    def hold(self, frame: int) -> None:
-        """Move the frame's stylised file to `previous/`, where no compositor reads it: while a render composites
-        the frame (the file was made from an earlier pass, which the render may change), or because it is stale."""
-        stylised = self.frame_file("stylised", frame)
-        if stylised.is_file():
-            previous = self.frame_file("previous", frame)
-            previous.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stylised, previous)
-
     def settle(self, ledger: frames.Ledger, frame: int, key: str) -> bool:
         """Leave in `stylised/` only a frame made from `key`'s source and settings (brought back from `previous/`
         when that is where it waits); a stale one is moved to `previous/`. Whether the frame is stylised."""
@@ -73,14 +64,8 @@ class Target:
         if ledger.is_done(frame, key, previous):
             os.replace(previous, stylised)
             return True
-        self.hold(frame)
+        frames.hold(self.folder, frame)
         return False
-
-    def restore(self, frame: int) -> None:
-        """Put back a frame held for a render that never sent its pass (a still render, a cancel)."""
-        previous = self.frame_file("previous", frame)
-        if previous.is_file() and not self.frame_file("stylised", frame).is_file():
-            os.replace(previous, self.frame_file("stylised", frame))
 
 
 class Cancelled(Exception):
@@ -120,7 +105,7 @@ class Job(threading.Thread):
 
     def hold(self, target: Target, frame: int) -> None:
         """Before the render composites `frame`: hide its stylised file until this job has checked it."""
-        target.hold(frame)
+        frames.hold(target.folder, frame)
         self._held.append((target, frame))
 
     def submit(self, target: Target, frame: int, source: Path) -> None:
@@ -176,7 +161,7 @@ class Job(threading.Thread):
                 client.close()
             for target, frame in self._held:
                 if (target.node, frame) not in self._submitted:
-                    target.restore(frame)
+                    frames.restore(target.folder, frame)
             self.counts.frame = None
 
     def _prepare(self, target: Target, source: Path) -> tuple[Any, str]:

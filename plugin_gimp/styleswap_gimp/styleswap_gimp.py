@@ -189,6 +189,7 @@ def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Pixels, x: int
         merged.set_apply_mask(source.get_apply_mask())
         merged.set_show_mask(source.get_show_mask())
     merged.set_lock_content(source.get_lock_content())
+    merged.set_lock_alpha(source.get_lock_alpha())
     merged.update(0, 0, merged.get_width(), merged.get_height())
     return merged
 

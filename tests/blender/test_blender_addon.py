@@ -141,6 +141,17 @@ def test_an_unsaved_file_with_a_relative_folder_is_not_stylised_and_writes_nothi
     assert names(saved / "styleswap" / "stylised") == [f"{n:04d}.png" for n in FRAMES]
 
 
+def test_a_render_that_is_not_stylised_composites_its_own_pass_too(blender: Blender, tmp_path):
+    out, render = tmp_path / "out", tmp_path / "render"
+    report = blender.run(tmp_path, ["render", "style:", "render"], transparent=True)  # then no style image: refused
+    assert report["runs"][1] is None
+    for n in FRAMES:
+        name = f"{n:04d}.png"
+        source = frame(out / "source" / name)
+        assert np.abs(frame(render / name) - source)[opaque(source)].max() < 0.05  # not the stylised frame
+    assert names(out / "stylised") == [f"{n:04d}.png" for n in FRAMES] and names(out / "previous") == []  # put back
+
+
 def test_a_lost_recorded_pass_stops_the_composite_before_anything_is_written(blender: Blender, tmp_path):
     out = tmp_path / "out"
     blender.run(tmp_path, ["render"])

@@ -1,7 +1,7 @@
 """Runs inside gimp-console-3.0 (python-fu-eval): what a batch script calling the plug-in does.
 
 Loads the job's image, optionally converts it to grayscale or another precision, moves its layer, sets its
-opacity, gives it a mask (disabled if asked), locks its pixels, selects a feathered ellipse or floats a
+opacity, gives it a mask (disabled if asked), locks its pixels and its alpha, selects a feathered ellipse or floats a
 selection of the layer, calls plug-in-styleswap
 non-interactively with every option as an argument, saves the image as XCF, loads that file back and
 dumps every layer's pixels (R'G'B'A u8) plus a JSON report into the job's output folder for the test.
@@ -35,7 +35,7 @@ def dump(image, prefix):
             "offsets": list(layer.get_offsets()[1:]),
             "size": [layer.get_width(), layer.get_height()],
             "opacity": layer.get_opacity(),
-            "locked": layer.get_lock_content(),
+            "locked": [layer.get_lock_content(), layer.get_lock_alpha()],
             "mask_applied": layer.get_mask() is not None and layer.get_apply_mask(),
             "pixels": pixels(layer, f"{prefix}-{index}.rgba", "R'G'B'A u8"),
             "mask": layer.get_mask() and pixels(layer.get_mask(), f"{prefix}-{index}.mask", "Y u8"),
@@ -59,6 +59,8 @@ if job.get("alpha_mask"):
     layer.set_apply_mask(not job.get("mask_disabled"))
 if job.get("lock_content"):
     layer.set_lock_content(True)
+if job.get("lock_alpha"):
+    layer.set_lock_alpha(True)
 report = {"canvas": [image.get_width(), image.get_height()]}
 if job.get("ellipse"):
     image.select_ellipse(Gimp.ChannelOps.REPLACE, *job["ellipse"])

@@ -73,7 +73,7 @@ class Layer:
     opacity: float
     pixels: np.ndarray  # (H, W, 4) u8, R'G'B'A
     mask: np.ndarray | None  # (H, W) u8 layer mask
-    locked: bool  # its pixels are locked
+    locked: list[bool]  # its pixels, its alpha
     mask_applied: bool  # it has a mask, and the mask is on
 
 

@@ -102,12 +102,12 @@ def test_only_the_selection_changes_and_its_feathered_edge_blends(sandbox, daemo
 
 def test_locked_pixels_and_a_disabled_mask_come_through_as_they_were(sandbox, daemon, content, reference):
     """A pixel lock protects the source, not the copy being stylised; the copy keeps the lock and the mask's state."""
-    outcome = sandbox.run("locked", content, STYLE, FAST, daemon.path, lock_content=True, alpha_mask=True, mask_disabled=True)
+    outcome = sandbox.run("locked", content, STYLE, FAST, daemon.path, lock_content=True, lock_alpha=True, alpha_mask=True, mask_disabled=True)
 
     assert outcome.status == "success", outcome.error
     new, source = outcome.after
     assert np.array_equal(source.pixels, content)
-    assert source.locked and new.locked
+    assert source.locked == new.locked == [True, True]
     assert not source.mask_applied and not new.mask_applied
     assert np.array_equal(new.mask, content[..., 3])
     assert rgb_error(new.pixels, reference, content[..., 3] > 0) < CLOSE

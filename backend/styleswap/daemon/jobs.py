@@ -230,7 +230,7 @@ class Jobs:
         if len(self._jobs) >= self.limits.max_queued_jobs:
             raise RequestError(
                 BUSY,
-                f"{len(self._jobs)} jobs are queued or running, the daemon's limit is {self.limits.max_queued_jobs}; retry later",
+                f"jobs queued or running: {len(self._jobs)}, the daemon's limit is {self.limits.max_queued_jobs}; retry later",
                 {"jobs": len(self._jobs), "limit": self.limits.max_queued_jobs},
             )
 
