@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,9 @@ def _user_errors() -> Iterator[None]:
         yield
     except DaemonError as exc:
         raise StyleSwapError(f"daemon: {exc.message}") from None
+
+
+_BUSY_RETRY_S = 1.0
 
 
 class DaemonEngine:
@@ -44,8 +48,18 @@ class DaemonEngine:
                 progress(event.stage, event.stage_fraction)
 
         self._check_size(content)
-        with _user_errors():
-            reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
+        waiting = False
+        while True:
+            try:
+                reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
+                break
+            except DaemonError as exc:
+                if exc.code != "busy":  # a full queue empties: wait for a place, as a batch would want
+                    raise StyleSwapError(f"daemon: {exc.message}") from None
+                if not waiting:
+                    print("styleswap: the daemon's queue is full; waiting for a place (Ctrl-C stops)", file=sys.stderr)
+                    waiting = True
+                time.sleep(_BUSY_RETRY_S)
         for warning in reply.warnings:
             print(f"styleswap: warning: {warning}", file=sys.stderr)
         summary = dict(reply.summary)

@@ -2,13 +2,14 @@
 
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from daemon_helpers import picture, to_image
+from daemon_helpers import TINY, picture, to_image
 from styleswap import cli
 from styleswap.client import Client, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
@@ -55,6 +56,20 @@ def test_cli_daemon_flag_refuses_an_image_larger_than_the_daemon_takes_with_the_
     message = capsys.readouterr().err
     assert "the image is 64x48 (0.00307 megapixels), more than the daemon takes (0.002): start it with --max-pixels 3072 or more, or run without --daemon" in message
     assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_daemon_flag_waits_for_a_place_in_a_full_queue(launcher, tmp_path, monkeypatch, capsys):
+    running = launcher("--max-queued-jobs", "1")
+    monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(running.path))
+    PILImage.fromarray(picture(40, 30, 3, seed=4)).save(tmp_path / "c.png")
+    with running.client() as other:
+        job = threading.Thread(target=other.stylize, args=(to_image(picture(48, 32, 3)), to_image(picture(32, 32, 3))), kwargs={"options": {**TINY, "iters": 120, "max_size": 48}})
+        job.start()  # holds the one place for a few seconds
+        time.sleep(0.5)
+        assert cli.main(["stylize", str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet", "--method", "optim", "--iters", "1", "--max-size", "32", "--style-size", "32"]) == 0
+        job.join()
+    assert "the daemon's queue is full; waiting for a place" in capsys.readouterr().err
+    assert PILImage.open(tmp_path / "o.png").size == (40, 30)
 
 
 def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypatch):
