@@ -234,7 +234,8 @@ class Client:
         return msg
 
     def _recv(self, timeout: float | None) -> Message:
-        """The next message; a daemon whose process has ended is reported within a second, not at the timeout."""
+        """The next message; a local daemon whose process has ended is reported within seconds (its pid is checked
+        every second), not at the timeout."""
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         while not self._socket.poll(max(0.0, min(_LIVENESS_CHECK, deadline - time.monotonic())) * 1000, zmq.POLLIN):

@@ -49,17 +49,18 @@ class DaemonEngine:
 
         self._check_size(content)
         waiting = False
-        while True:
-            try:
-                reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
-                break
-            except DaemonError as exc:
-                if exc.code != "busy":  # a full queue empties: wait for a place, as a batch would want
-                    raise StyleSwapError(f"daemon: {exc.message}") from None
-                if not waiting:
-                    print("styleswap: the daemon's queue is full; waiting for a place (Ctrl-C stops)", file=sys.stderr)
-                    waiting = True
-                time.sleep(_BUSY_RETRY_S)
+        with _user_errors():
+            while True:
+                try:
+                    reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
+                    break
+                except DaemonError as exc:
+                    if exc.code != "busy":  # a full queue empties: wait for a place, as a batch would want
+                        raise
+                    if not waiting:
+                        print("styleswap: the daemon's queue is full; waiting for a place (Ctrl-C stops)", file=sys.stderr)
+                        waiting = True
+                    time.sleep(_BUSY_RETRY_S)
         for warning in reply.warnings:
             print(f"styleswap: warning: {warning}", file=sys.stderr)
         summary = dict(reply.summary)

@@ -102,20 +102,24 @@ def fingerprint(pixels: np.ndarray, settings: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def frame_file(folder: Path, kind: str, frame: int) -> Path:
+    """Frame N of a node's output folder: `<folder>/<kind>/NNNN.png` (kind: source, stylised, previous)."""
+    return folder / kind / f"{frame:04d}.png"
+
+
 def hold(folder: Path, frame: int) -> None:
-    """Move the frame's stylised file (`folder/stylised/####.png`) to `folder/previous/`, where no compositor reads
-    it: while a render composites the frame (the file was made from an earlier pass, which the render may
-    change), or because it is stale."""
-    stylised = folder / "stylised" / f"{frame:04d}.png"
+    """Move the frame's stylised file to `previous/`, where no compositor reads it: while a render composites the
+    frame (the file was made from an earlier pass, which the render may change), or because it is stale."""
+    stylised = frame_file(folder, "stylised", frame)
     if stylised.is_file():
-        previous = folder / "previous" / stylised.name
+        previous = frame_file(folder, "previous", frame)
         previous.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stylised, previous)
 
 
 def restore(folder: Path, frame: int) -> None:
     """Put back a frame held for a render that never sent its pass (a still render, a cancel, a refused render)."""
-    previous, stylised = folder / "previous" / f"{frame:04d}.png", folder / "stylised" / f"{frame:04d}.png"
+    previous, stylised = frame_file(folder, "previous", frame), frame_file(folder, "stylised", frame)
     if previous.is_file() and not stylised.is_file():
         os.replace(previous, stylised)
 

@@ -49,7 +49,7 @@ class Target:
         return self.folder / "stylised"
 
     def frame_file(self, kind: str, frame: int) -> Path:
-        return self.folder / kind / f"{frame:04d}.png"
+        return frames.frame_file(self.folder, kind, frame)
 
     def key(self, content: Any, style_hash: str) -> str:
         """What the frame's stylised version depends on: these pixels, the style file and the node's options."""
