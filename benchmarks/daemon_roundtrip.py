@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styleswap.bench import machine, medians
-from styleswap.client import Client, wait_until_ready
-from styleswap.images import Picture
-from styleswap.stylize import Engine, Options
-from styleswap.wire import array_to_image
+from styleswap.tools.bench import machine, medians
+from styleswap_client import Client, wait_until_ready
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Engine, Options
+from styleswap.daemon.wire import array_to_image
 
 TINY = {"method": "optim", "iters": 1, "max_size": 16, "style_size": 16}
 FRAME = {**TINY, "max_size": 64, "style_size": 64}  # the frame is scaled down to work on: transfer dominates
@@ -42,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="styleswap-bench-") as tmp:
         path = Path(tmp) / "backend.json"
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "styleswap.backend_cli", "--connection-file", str(path), "--log-dir", tmp, "--threads", str(args.threads)],
+            [sys.executable, "-m", "styleswap.daemon.command", "--connection-file", str(path), "--log-dir", tmp, "--threads", str(args.threads)],
             stdout=subprocess.DEVNULL,
         )
         try:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from styleswap.bench import machine
-from styleswap.images import Picture, load_image
-from styleswap.stylize import Engine, Options
+from styleswap.tools.bench import machine
+from styleswap.engine.images import Picture, load_image
+from styleswap.engine.stylize import Engine, Options
 
 GIB = 2**30
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from styleswap.train import plot_runs
+from styleswap.tools.train import plot_runs
 
 
 def residual_blocks(run: Path) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from styleswap.client import Client, wait_until_ready
+from styleswap_client import Client, wait_until_ready
 from styleswap_protocol import ConnectionInfo, Image, Message, ReplayGuard, decode, encode, sign
 
 START_TIMEOUT = 90.0
@@ -41,7 +41,7 @@ def spawn(root: Path, *args: str) -> subprocess.Popen:
     root.mkdir(parents=True, exist_ok=True)
     console = open(root / "console.txt", "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "styleswap.backend_cli", "--threads", "1", *args],
+        [sys.executable, "-m", "styleswap.daemon.command", "--threads", "1", *args],
         env=daemon_env(root),
         stdin=subprocess.DEVNULL,
         stdout=console,

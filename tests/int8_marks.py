@@ -2,6 +2,6 @@
 
 import pytest
 
-from styleswap.devices import int8_available
+from styleswap.engine.devices import int8_available
 
 needs_int8 = pytest.mark.skipif(not int8_available(), reason="int8 needs an x86 CPU with VNNI")

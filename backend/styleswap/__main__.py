@@ -1,3 +1,3 @@
-from styleswap.cli import main
+from styleswap.cli.main import main
 
 raise SystemExit(main())

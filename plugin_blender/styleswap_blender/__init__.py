@@ -18,9 +18,9 @@ from . import deps
 
 deps.ensure()
 
-from . import nodes, operators, prefs, render, ui
+from . import graph, nodes, operators, prefs, render, ui
 
-_MODULES = (prefs, nodes, operators, ui, render)
+_MODULES = (prefs, graph, nodes, operators, ui, render)
 
 
 def register() -> None:

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VENDOR = HERE / "vendor"  # styleswap_protocol/ and styleswap_client.py, copied in by the build
+VENDOR = HERE / "vendor"  # styleswap_protocol/ and styleswap_client/, copied in by the build
 WHEELS = HERE / "wheels"
 UNPACKED = HERE / "site"
 

@@ -1,72 +1,35 @@
-"""The Style Swap compositor node and the pass recorder the add-on keeps beside it.
-
-Python cannot compute pixels in the compositor, so the node is a group of built-in nodes: an Image node
-reads the stylised sequence (`<output>/stylised/####.png`) and a Mix blends it over the Image input by
-Strength. Where the stylised frame is missing or transparent the input shows through, so a first render
-composites the plain pass and any render after stylising composites the stylised one.
-
-The frames the daemon gets come from a File Output node the add-on manages ("Style Swap Passes"): it
-records, as scene-linear EXR, whatever feeds each Style Swap node and every Render Layers output in use.
-Those recordings also let the tree be composited again without rendering (see `recompose`).
-"""
+"""The Style Swap compositor node: its settings (the stylise options every host shows, from the options
+schema, plus the pass, the output folder and the style image) and its buttons. The graph it wraps and the
+pass recorder are in `graph`."""
 
 from __future__ import annotations
 
-import re
-import zlib
 from pathlib import Path
+from typing import Any
 
 import bpy
-from bpy.app.handlers import persistent
 
-from . import compat
+from styleswap_protocol.options import HOST_OPTIONS, Option
 
-NODE_IDNAME = "CompositorNodeStyleSwap"
-RENDER_LAYERS = "CompositorNodeRLayers"
-MANAGED = "styleswap_passes"  # id property marking the recorder node
-FIRST_FRAME = 1  # sequence files are numbered by scene frame: frame N is ####.png with N in it
-MAX_FRAMES = 1048574  # Blender's largest frame number
-
-METHODS = [
-    ("invnet", "Inverse Network", "One pass through StyleSwap's inverse network: fast"),
-    ("optim", "Optimisation", "Optimise the image towards the swapped features: slow, the paper's method"),
-    ("invnet+optim", "Network + Optimisation", "Optimise starting from the network's result"),
-]
-_pass_items_cache: list[tuple[str, str, str, int]] = []  # Blender needs dynamic enum strings kept alive
+from . import graph, ui
+from .graph import FIRST_FRAME, NODE_IDNAME, render_layers, schedule_sync
 
 
-def _number(identifier: str) -> int:
-    """A stable enum number per pass, so the stored choice survives passes being toggled."""
-    return zlib.crc32(identifier.encode()) & 0x7FFFFFFF
+def option_property(option: Option) -> Any:
+    """The node property of one stylise option, as the options schema describes it."""
+    common = {"name": option.label, "description": option.help}
+    if option.choices:
+        return bpy.props.EnumProperty(items=[(c.value, c.label, c.help) for c in option.choices], default=option.default, **common)
+    if option.kind is bool:
+        return bpy.props.BoolProperty(default=option.default, **common)
+    if option.kind is int:
+        return bpy.props.IntProperty(default=option.default, min=int(option.minimum), max=int(option.maximum), **common)
+    return bpy.props.FloatProperty(default=option.default, min=option.minimum, max=option.maximum, subtype="FACTOR", **common)
 
 
-def render_layers(node: bpy.types.Node) -> bpy.types.Node | None:
-    """The Render Layers node feeding `node`, else the tree's first one."""
-    image = node.inputs["Image"]
-    if image.is_linked and image.links[0].from_node.bl_idname == RENDER_LAYERS:
-        return image.links[0].from_node
-    return next((n for n in node.id_data.nodes if n.bl_idname == RENDER_LAYERS), None)
-
-
-def _pass_items(node: bpy.types.Node, context: bpy.types.Context | None) -> list[tuple[str, str, str, int]]:
-    layers = render_layers(node)
-    sockets = [s for s in layers.outputs if s.type == "RGBA" and compat.socket_available(s)] if layers else []
-    names = [(s.identifier, "Combined" if s.identifier == "Image" else s.name) for s in sockets] or [("Image", "Combined")]
-    _pass_items_cache[:] = [(ident, name, f"Stylise the {name} pass", _number(ident)) for ident, name in names]
-    return _pass_items_cache
-
-
-def _on_pass(node: bpy.types.Node, context: bpy.types.Context | None) -> None:
-    layers = render_layers(node)
-    socket = next((s for s in layers.outputs if s.identifier == node.render_pass), None) if layers else None
-    if socket is not None:
-        node.id_data.links.new(socket, node.inputs["Image"])
-    schedule_sync()
-
-
-def _on_output(node: bpy.types.Node, context: bpy.types.Context | None) -> None:
-    node.point_at_output()
-    schedule_sync()
+def engine_options(node: bpy.types.Node) -> dict[str, Any]:
+    """The node's stylise options as the protocol carries them."""
+    return {option.name: getattr(node, option.name) for option in HOST_OPTIONS}
 
 
 class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
@@ -78,23 +41,19 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
     bl_width_default = 260
 
     style_image: bpy.props.StringProperty(name="Style Image", subtype="FILE_PATH", description="The picture whose style is applied")
-    method: bpy.props.EnumProperty(name="Method", items=METHODS, default="invnet")
-    patch_size: bpy.props.IntProperty(name="Patch Size", default=3, min=1, max=9, description="Style patch side in feature cells: bigger carries more texture")
-    max_size: bpy.props.IntProperty(name="Max Size", default=1024, min=16, max=8192, description="Longest side the frame is stylised at; the result keeps the render's size")
-    preserve_color: bpy.props.BoolProperty(name="Preserve Colour", description="Keep the render's colours, take only the style's texture")
-    render_pass: bpy.props.EnumProperty(name="Pass", items=_pass_items, default=_number("Image"), update=_on_pass, description="Which render pass to stylise")
-    output: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//styleswap/", update=_on_output, description="Folder for the recorded passes and the stylised sequence")
+    render_pass: bpy.props.EnumProperty(name="Pass", items=graph.pass_items, default=graph.pass_number("Image"), update=graph.on_pass, description="Which render pass to stylise")
+    output: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//styleswap/", update=graph.on_output, description="Folder for the recorded passes and the stylised sequence")
 
     def init(self, context: bpy.types.Context) -> None:
-        self.node_tree = _new_group()
-        self.output = _free_output(self)
+        self.node_tree = graph.new_group()
+        self.output = graph.free_output(self)
         self.point_at_output()
         if (layers := render_layers(self)) is not None:
             self.id_data.links.new(layers.outputs["Image"], self.inputs["Image"])
 
     def copy(self, node: bpy.types.Node) -> None:
         self.node_tree = node.node_tree.copy()
-        self.output = _free_output(self)
+        self.output = graph.free_output(self)
         self.point_at_output()
 
     def free(self) -> None:
@@ -109,8 +68,6 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
         schedule_sync()
 
     def draw_buttons(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
-        from . import ui
-
         ui.draw_node(self, layout)
 
     @property
@@ -138,158 +95,12 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
         image.alpha_mode = "STRAIGHT"
 
 
-def _free_output(node: bpy.types.Node) -> str:
-    """A new node's output folder: `//styleswap/`, or `//styleswap_2/` and on when another node has it, so
-    that nodes never write over each other's frames (a render refuses nodes that share a folder)."""
-    taken = {n.output for n in node.id_data.nodes if n != node and n.bl_idname == NODE_IDNAME}
-    return next(path for i in range(1, len(taken) + 2) if (path := "//styleswap/" if i == 1 else f"//styleswap_{i}/") not in taken)
-
-
-def _new_group() -> bpy.types.NodeTree:
-    """Group input Image and Strength; output = mix(Image, stylised, Strength where the stylised frame has alpha)."""
-    group = bpy.data.node_groups.new(".Style Swap", "CompositorNodeTree")
-    group.interface.new_socket("Image", in_out="INPUT", socket_type="NodeSocketColor")
-    strength = group.interface.new_socket("Strength", in_out="INPUT", socket_type="NodeSocketFloat")
-    strength.subtype, strength.min_value, strength.max_value, strength.default_value = "FACTOR", 0.0, 1.0, 1.0
-    group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-    nodes, links = group.nodes, group.links
-    given, result = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
-    reader = nodes.new("CompositorNodeImage")
-    reader.name = reader.label = "Stylised"
-    reader.frame_start, reader.frame_offset, reader.frame_duration = FIRST_FRAME, 0, MAX_FRAMES
-    reader.use_auto_refresh = True
-    present = compat.new_math(group, "GREATER_THAN")
-    present.inputs[1].default_value = 0.0
-    factor = compat.new_math(group, "MULTIPLY")
-    mix, mix_factor, mix_a, mix_b, mix_result = compat.new_mix(group)
-    links.new(reader.outputs["Alpha"], present.inputs[0])
-    links.new(given.outputs["Strength"], factor.inputs[0])
-    links.new(present.outputs[0], factor.inputs[1])
-    links.new(factor.outputs[0], mix_factor)
-    links.new(given.outputs["Image"], mix_a)
-    links.new(reader.outputs["Image"], mix_b)
-    links.new(mix_result, result.inputs["Image"])
-    present.label, factor.label = "Stylised Here", "Strength Here"
-    places = {given: (-560, 0), reader: (-560, -160), present: (-320, -200), factor: (-100, -220), mix: (140, 0), result: (380, 0)}
-    for node, place in places.items():
-        node.location = place
-    return group
-
-
-# -- the pass recorder --------------------------------------------------------------------------------
-
-_syncing = False
-
-
-def style_nodes(tree: bpy.types.NodeTree) -> list[bpy.types.Node]:
-    """The tree's working Style Swap nodes (a node being created has no group and no sockets yet)."""
-    return sorted((n for n in tree.nodes if n.bl_idname == NODE_IDNAME and n.node_tree is not None and not n.mute), key=lambda n: n.name)
-
-
-def recorder(tree: bpy.types.NodeTree) -> bpy.types.Node | None:
-    return next((n for n in tree.nodes if n.get(MANAGED)), None)
-
-
-def slot_name(socket: bpy.types.NodeSocket) -> str:
-    """The file prefix a recorded socket gets: `passes/<node>.<socket>_####.exr`."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", f"{socket.node.name}.{socket.identifier}") + "_"
-
-
-def recorded_sockets(tree: bpy.types.NodeTree) -> dict[str, bpy.types.NodeSocket]:
-    """What must be recorded: every Render Layers output in use and whatever feeds a Style Swap node."""
-    managed = recorder(tree)
-    wanted = {}
-    for link in tree.links:
-        if link.from_node.bl_idname == RENDER_LAYERS and link.to_node != managed and not link.from_node.mute:
-            wanted[slot_name(link.from_socket)] = link.from_socket
-    for node in style_nodes(tree):
-        image = node.inputs["Image"]
-        if image.is_linked:
-            wanted[slot_name(image.links[0].from_socket)] = image.links[0].from_socket
-    return dict(sorted(wanted.items()))
-
-
-def passes_folder(tree: bpy.types.NodeTree) -> str:
-    """Where the recorder writes: `passes/` in the first Style Swap node's output folder."""
-    return style_nodes(tree)[0].output.rstrip("/\\") + "/passes/"
-
-
-def recording(node: bpy.types.Node) -> str | None:
-    """The file prefix of the recorded pass `node` stylises (frame N: prefix + N + ".exr"); None when
-    its Image input is not linked."""
-    image = node.inputs["Image"]
-    if not image.is_linked:
-        return None
-    return str(Path(bpy.path.abspath(passes_folder(node.id_data))) / slot_name(image.links[0].from_socket))
-
-
-def schedule_sync() -> None:
-    """Sync the recorders soon, from the main loop: inside a node tree update (where `Node.update` runs)
-    Blender 5.0 has not yet made the sockets of new File Output items. Without a main loop (background
-    mode) the render and the operators sync before they use the recordings."""
-    if not bpy.app.background and not bpy.app.timers.is_registered(sync_all):
-        bpy.app.timers.register(sync_all, first_interval=0.0)
-
-
-def sync_all() -> None:
-    for scene in bpy.data.scenes:
-        if (tree := compat.scene_tree(scene)) is not None:
-            sync_tree(tree)
-
-
-def sync_tree(tree: bpy.types.NodeTree) -> None:
-    """Make the recorder match the tree (idempotent: a tree already in sync is not touched)."""
-    global _syncing
-    if _syncing:
-        return
-    _syncing = True
-    try:
-        _sync(tree)
-    finally:
-        _syncing = False
-
-
-def _sync(tree: bpy.types.NodeTree) -> None:
-    managed = recorder(tree)
-    if not style_nodes(tree):
-        if managed is not None:
-            tree.nodes.remove(managed)
-        return
-    wanted = recorded_sockets(tree)
-    if managed is None:
-        managed = compat.new_pass_writer(tree)
-        managed[MANAGED] = 1
-        managed.name = managed.label = "Style Swap Passes"
-        anchor = next((n for n in tree.nodes if n.bl_idname == RENDER_LAYERS), None)
-        managed.location = (anchor.location.x, anchor.location.y - 250) if anchor else (0, -250)
-    folder = passes_folder(tree)
-    compat.set_pass_writer(managed, folder, list(wanted))
-    # In a file not saved yet a relative folder has no place: Blender would write the passes into its working
-    # directory, for a render that is not stylised anyway (it says why). Saving the file syncs again.
-    managed.mute = not Path(bpy.path.abspath(folder)).is_absolute()
-    for name, source in wanted.items():
-        socket = managed.inputs[name]
-        if not (socket.is_linked and socket.links[0].from_socket == source):
-            tree.links.new(source, socket)
-
-
-@persistent
-def _on_file(*_: object) -> None:
-    """After a save (relative folders now have a place) and a load (a file saved with the recorder muted)."""
-    sync_all()
-
-
-_FILE_HANDLERS = (bpy.app.handlers.save_post, bpy.app.handlers.load_post)
+StyleSwapNode.__annotations__.update({option.name: option_property(option) for option in HOST_OPTIONS})
 
 
 def register() -> None:
     bpy.utils.register_class(StyleSwapNode)
-    for handlers in _FILE_HANDLERS:
-        handlers.append(_on_file)
 
 
 def unregister() -> None:
-    for handlers in _FILE_HANDLERS:
-        if _on_file in handlers:
-            handlers.remove(_on_file)
     bpy.utils.unregister_class(StyleSwapNode)

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import bpy
-from styleswap_client import start_daemon
 
+from styleswap_client import start_daemon
 from styleswap_protocol import default_connection_path
 
 from . import recompose, render

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import bpy
 
-from . import compat, frames, nodes, worker
+from . import compat, frames, graph, worker
 
 _active = False  # the render handlers ignore the frames of a re-composite
 
@@ -28,7 +28,7 @@ def active() -> bool:
 
 
 def composite_folder(tree: bpy.types.NodeTree) -> Path:
-    return nodes.style_nodes(tree)[0].folder() / "composite"
+    return graph.style_nodes(tree)[0].folder() / "composite"
 
 
 def recompose(scene: bpy.types.Scene, targets: list[worker.Target]) -> tuple[Path, dict[str, list[int]]]:
@@ -37,11 +37,11 @@ def recompose(scene: bpy.types.Scene, targets: list[worker.Target]) -> tuple[Pat
     tree = compat.scene_tree(scene)
     if tree is None or not targets:
         raise ValueError("the compositor has no Style Swap node")
-    nodes.sync_tree(tree)
+    graph.sync_tree(tree)
     folder = composite_folder(tree)
     numbers = range(scene.frame_start, scene.frame_end + 1, scene.frame_step)
-    passes = Path(bpy.path.abspath(nodes.passes_folder(tree)))
-    if missing := sorted({n for source, _ in _rewired(tree) for n in numbers if not (passes / f"{nodes.slot_name(source)}{n:04d}.exr").is_file()}):
+    passes = Path(bpy.path.abspath(graph.passes_folder(tree)))
+    if missing := sorted({n for source, _ in _rewired(tree) for n in numbers if not (passes / f"{graph.slot_name(source)}{n:04d}.exr").is_file()}):
         raise FileNotFoundError(f"no recorded pass of frame(s) {frame_spans(missing)} in {passes}: render the animation with the Style Swap node first")
     plain = {target.node: _unstylised(target, numbers) for target in targets}
     with _from_recordings(scene, tree, folder):
@@ -68,26 +68,26 @@ def frame_spans(numbers: list[int]) -> str:
 
 def _rewired(tree: bpy.types.NodeTree) -> list[tuple[bpy.types.NodeSocket, bpy.types.NodeSocket]]:
     """The links from Render Layers outputs that recorded passes stand in for (all but the recorder's)."""
-    return [(link.from_socket, link.to_socket) for link in tree.links if link.from_node.bl_idname == nodes.RENDER_LAYERS and not link.to_node.get(nodes.MANAGED)]
+    return [(link.from_socket, link.to_socket) for link in tree.links if link.from_node.bl_idname == graph.RENDER_LAYERS and not link.to_node.get(graph.MANAGED)]
 
 
 @contextmanager
 def _from_recordings(scene: bpy.types.Scene, tree: bpy.types.NodeTree, folder: Path) -> Iterator[None]:
     global _active
-    passes = Path(bpy.path.abspath(nodes.passes_folder(tree)))
+    passes = Path(bpy.path.abspath(graph.passes_folder(tree)))
     rewired = _rewired(tree)
-    muted = [n for n in tree.nodes if n.bl_idname in (nodes.RENDER_LAYERS, compat.FILE_OUTPUT) and not n.mute]
+    muted = [n for n in tree.nodes if n.bl_idname in (graph.RENDER_LAYERS, compat.FILE_OUTPUT) and not n.mute]
     readers: dict[str, bpy.types.Node] = {}
     filepath = scene.render.filepath
     try:
         for source, target in rewired:
-            slot = nodes.slot_name(source)
+            slot = graph.slot_name(source)
             if slot not in readers:
                 readers[slot] = _reader(tree, passes, slot, scene.frame_start)
             tree.links.new(readers[slot].outputs["Image"], target)
         for node in muted:
             node.mute = True
-        for node in nodes.style_nodes(tree):
+        for node in graph.style_nodes(tree):
             if (image := node.stylised_image) is not None:
                 image.reload()
         scene.render.filepath = str(folder) + "/"
@@ -112,5 +112,5 @@ def _reader(tree: bpy.types.NodeTree, passes: Path, slot: str, first: int) -> bp
     image.source = "SEQUENCE"
     reader = tree.nodes.new("CompositorNodeImage")
     reader.image = image
-    reader.frame_start, reader.frame_offset, reader.frame_duration = nodes.FIRST_FRAME, 0, nodes.MAX_FRAMES
+    reader.frame_start, reader.frame_offset, reader.frame_duration = graph.FIRST_FRAME, 0, graph.MAX_FRAMES
     return reader

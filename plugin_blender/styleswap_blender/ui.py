@@ -6,24 +6,24 @@ import textwrap
 
 import bpy
 
-from . import nodes, render
+from styleswap_protocol.options import HOST_OPTIONS
+
+from . import graph
+from .state import STATE
 
 
 def draw_node(node: bpy.types.Node, layout: bpy.types.UILayout) -> None:
     layout.prop(node, "style_image", text="")
     layout.prop(node, "render_pass")
-    layout.prop(node, "method", text="")
-    row = layout.row(align=True)
-    row.prop(node, "patch_size", text="Patch")
-    row.prop(node, "max_size", text="Size")
-    layout.prop(node, "preserve_color")
+    for option in HOST_OPTIONS:
+        layout.prop(node, option.name)
     layout.prop(node, "output", text="")
     draw_job(layout)
 
 
 def draw_job(layout: bpy.types.UILayout) -> None:
     """A progress bar while stylising (with Cancel), else how the last job ended."""
-    job = render.current()
+    job = STATE.job
     if job is None:
         return
     if job.is_alive():
@@ -50,7 +50,7 @@ class STYLESWAP_PT_panel(bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         node = context.active_node
-        if node is not None and node.bl_idname == nodes.NODE_IDNAME:
+        if node is not None and node.bl_idname == graph.NODE_IDNAME:
             draw_node(node, layout)
         else:
             layout.label(text="Add > Filter > Style Swap")
@@ -73,7 +73,7 @@ def show_error(message: str) -> None:
 
 def _add_menu(menu: bpy.types.Menu, context: bpy.types.Context) -> None:
     add = menu.layout.operator("node.add_node", text="Style Swap")
-    add.type, add.use_transform = nodes.NODE_IDNAME, True
+    add.type, add.use_transform = graph.NODE_IDNAME, True
 
 
 def register() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from styleswap_client import Client, DaemonError, DaemonUnavailable, Progress, connect
+from styleswap_client import Client, DaemonError, Progress, connect, hostlink
 
 from . import frames
 
@@ -213,9 +213,6 @@ class Job(threading.Thread):
 
 def _advice(exc: DaemonError, connection: Connection) -> str:
     """A daemon failure as a sentence that says what to do; frames already written are kept."""
-    if isinstance(exc, DaemonUnavailable):
-        hint = "Check its log (styleswap-backend --help shows where)" if connection.autostart else "Start it with Style Swap > Start Daemon, or turn on autostart in the add-on preferences"
-        return f"The StyleSwap daemon is not available: {exc.message}. {hint}; frames already stylised are kept."
-    if exc.code == "timeout":
-        return f"The StyleSwap daemon did not answer in time: {exc.message}. Raise the timeout in the add-on preferences or try a smaller max size; frames already stylised are kept."
-    return f"The StyleSwap daemon refused a frame: {exc.message} [{exc.code}]"
+    start = "Check its log (styleswap-backend --help shows where)" if connection.autostart else "Start it with Style Swap > Start Daemon, or turn on autostart in the add-on preferences"
+    slower = "Raise the timeout in the add-on preferences or try a smaller max size"
+    return hostlink.advice(exc, start=start, slower=slower, kept="frames already stylised are kept")

@@ -19,10 +19,12 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, Gio, GLib, GObject  # noqa: E402
 
-from styleswap_transfer import Pixels, TransferError, daemon_status, engine_options, stylize  # noqa: E402
+from styleswap_protocol import Image  # noqa: E402
+from styleswap_protocol.options import HOST_OPTIONS, Option  # noqa: E402
+from styleswap_transfer import TransferError, daemon_status, engine_options, stylize  # noqa: E402
 
 PROCEDURE = "plug-in-styleswap"
-ARGUMENTS = ["style-file", "method", "patch-size", "strength", "preserve-colors", "max-size", "timeout"]
+ARGUMENTS = ["style-file", *(option.gimp_name for option in HOST_OPTIONS), "timeout"]
 _U8 = {Gimp.Precision.U8_LINEAR, Gimp.Precision.U8_NON_LINEAR, Gimp.Precision.U8_PERCEPTUAL}
 _RW = GObject.ParamFlags.READWRITE
 
@@ -48,16 +50,26 @@ class StyleSwap(Gimp.PlugIn):
         )
         procedure.set_attribution("StyleSwap", "StyleSwap", "2025")
         procedure.add_file_argument("style-file", "St_yle image", "Image whose style is applied", Gimp.FileChooserAction.OPEN, False, None, _RW)
-        methods = Gimp.Choice.new()
-        methods.add("fast", 0, "Fast", "Inverse network: about a second")
-        methods.add("quality", 1, "Quality", "Inverse network refined by optimisation: slower, closer to the style")
-        procedure.add_choice_argument("method", "_Method", "fast or quality", methods, "fast", _RW)
-        procedure.add_int_argument("patch-size", "_Patch size", "Style patch side in feature cells: bigger carries more texture", 1, 9, 3, _RW)
-        procedure.add_double_argument("strength", "S_trength", "How much of the style replaces the layer's features: 0 redraws the layer through the network, 1 is fully stylised", 0.0, 1.0, 1.0, _RW)
-        procedure.add_boolean_argument("preserve-colors", "Preserve _colours", "Keep the layer's colours, take only the style's texture", False, _RW)
-        procedure.add_int_argument("max-size", "Max si_ze", "Longest side the daemon works at; the result is scaled back", 16, 8192, 1024, _RW)
+        for option in HOST_OPTIONS:
+            _add_argument(procedure, option)
         procedure.add_double_argument("timeout", "Time_out (s)", "Give up when the daemon sends nothing for this long", 1.0, 3600.0, 120.0, _RW)
         return procedure
+
+
+def _add_argument(procedure: Gimp.Procedure, option: Option) -> None:
+    """The procedure argument of one stylise option, as the options schema describes it."""
+    name, label, help = option.gimp_name, option.label, option.help
+    if option.choices:
+        choice = Gimp.Choice.new()
+        for number, entry in enumerate(option.choices):
+            choice.add(entry.value, number, entry.label, entry.help)
+        procedure.add_choice_argument(name, label, help, choice, option.default, _RW)
+    elif option.kind is bool:
+        procedure.add_boolean_argument(name, label, help, option.default, _RW)
+    elif option.kind is int:
+        procedure.add_int_argument(name, label, help, int(option.minimum), int(option.maximum), option.default, _RW)
+    else:
+        procedure.add_double_argument(name, label, help, option.minimum, option.maximum, option.default, _RW)
 
 
 def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image, drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig, _data: object) -> Gimp.ValueArray:
@@ -99,13 +111,7 @@ def _stylize_layer(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureC
     content = _read(layer, Gegl.Rectangle.new(x, y, width, height), "u16" if wide else "u8")
     style = _read_style(style_file)
     name = Path(style_file.get_path()).stem
-    options = engine_options(
-        config.get_property("method"),
-        config.get_property("patch-size"),
-        config.get_property("strength"),
-        config.get_property("preserve-colors"),
-        config.get_property("max-size"),
-    )
+    options = engine_options(config.get_property)
     Gimp.progress_init(f"Style Swap: {name}")
     result = stylize(content, style, options, config.get_property("timeout"), _progress)
     Gimp.progress_update(1.0)
@@ -126,12 +132,12 @@ def _format(dtype: str) -> str:
     return f"R'G'B' {dtype}"
 
 
-def _read(drawable: Gimp.Drawable, rect: Gegl.Rectangle, dtype: str) -> Pixels:
+def _read(drawable: Gimp.Drawable, rect: Gegl.Rectangle, dtype: str) -> Image:
     data = drawable.get_buffer().get(rect, 1.0, _format(dtype), Gegl.AbyssPolicy.CLAMP)
-    return Pixels(rect.width, rect.height, 3, dtype, bytes(data))
+    return Image(rect.width, rect.height, 3, dtype, bytes(data))
 
 
-def _read_style(file: Gio.File) -> Pixels:
+def _read_style(file: Gio.File) -> Image:
     """The style image's visible pixels, loaded by GIMP so every format GIMP opens works."""
     try:
         style = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, file)
@@ -146,7 +152,7 @@ def _read_style(file: Gio.File) -> Pixels:
         style.delete()
 
 
-def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Pixels, x: int, y: int, name: str) -> Gimp.Layer:
+def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Image, x: int, y: int, name: str) -> Gimp.Layer:
     """A copy of `source` above it, with `result` (the stylised crop at x, y of the layer) merged in
     through the selection with "clip to backdrop", which keeps the copy's alpha."""
     copy = source.copy()
@@ -163,7 +169,7 @@ def _insert_result(image: Gimp.Image, source: Gimp.Layer, result: Pixels, x: int
     offset_x, offset_y = source.get_offsets()[1:]
     stylised.set_offsets(offset_x + x, offset_y + y)
     buffer = stylised.get_buffer()
-    buffer.set(Gegl.Rectangle.new(0, 0, result.width, result.height), _format(result.dtype), result.data)
+    buffer.set(Gegl.Rectangle.new(0, 0, result.width, result.height), _format(result.dtype), bytes(result.data))
     buffer.flush()
     stylised.set_composite_mode(Gimp.LayerCompositeMode.CLIP_TO_BACKDROP)
     stylised.set_composite_space(Gimp.LayerColorSpace.RGB_PERCEPTUAL)  # blend weights apply to pixel values

@@ -7,7 +7,8 @@ macOS, or a Linux without python3-zmq), the same code runs as a child process un
 exits when the plug-in dies (GIMP kills a plug-in whose progress is cancelled), and the daemon drops a
 job whose client went away, so a cancel in GIMP stops the job either way.
 
-Only the standard library is imported here: this module must load in a Python without pyzmq.
+Only the standard library and the protocol (which loads without pyzmq) are imported here: this module must
+load in a Python without pyzmq.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from styleswap_protocol import DTYPE_SIZES, Image
+from styleswap_protocol.options import HOST_OPTIONS
 
 HERE = Path(__file__).resolve().parent
 SETTINGS_FILE = HERE / "styleswap_gimp.json"
 LINK = HERE / "styleswap_link.py"
-METHODS = {"fast": "invnet", "quality": "invnet+optim"}  # what the dialog offers -> the engine's method
-DTYPE_SIZES = {"u8": 1, "u16": 2}
+MAX_PIXELS = 1 << 28  # what the two sides of the fallback pass each other: at most the client's own limit
 # Variables a GIMP bundle sets for its own Python; they would point another Python at the wrong stdlib.
 _FOREIGN_PYTHON_ENV = ("PYTHONHOME", "PYTHONPATH")
 
@@ -36,35 +38,18 @@ class TransferError(Exception):
     """A failure to show the user as it is: the message says what happened and what to do."""
 
 
-@dataclass(frozen=True)
-class Pixels:
-    """Interleaved top-down pixels, as the wire protocol carries them."""
-
-    width: int
-    height: int
-    channels: int
-    dtype: str
-    data: bytes
-
-    def descriptor(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "channels": self.channels, "dtype": self.dtype}
-
-
-def read_pixels(stream: BinaryIO, descriptor: dict[str, Any]) -> Pixels:
-    """Pixels of `descriptor`'s shape from a pipe, as the two sides of the fallback pass them."""
-    width, height, channels, dtype = descriptor["width"], descriptor["height"], descriptor["channels"], descriptor["dtype"]
-    size = width * height * channels * DTYPE_SIZES[dtype]
+def read_image(stream: BinaryIO, descriptor: dict[str, Any]) -> Image:
+    """A pixel buffer of `descriptor`'s shape from a pipe, as the two sides of the fallback pass them."""
+    size = descriptor["width"] * descriptor["height"] * descriptor["channels"] * DTYPE_SIZES[descriptor["dtype"]]
     data = stream.read(size)
     if len(data) != size:
         raise TransferError(f"The transfer process sent {len(data)} of {size} pixel bytes.")
-    return Pixels(width, height, channels, dtype, data)
+    return Image.from_descriptor(descriptor, data, max_pixels=MAX_PIXELS)
 
 
-def engine_options(method: str, patch_size: int, strength: float, preserve_color: bool, max_size: int) -> dict[str, Any]:
-    """The dialog's settings as the engine options the protocol passes through (those of `styleswap stylize`)."""
-    if method not in METHODS:
-        raise TransferError(f"Unknown method {method!r}: choose {' or '.join(METHODS)}.")
-    return {"method": METHODS[method], "patch_size": patch_size, "strength": strength, "preserve_color": preserve_color, "max_size": max_size}
+def engine_options(values: Callable[[str], Any]) -> dict[str, Any]:
+    """The dialog's settings (read by GIMP argument name) as the engine options the protocol carries."""
+    return {option.name: values(option.gimp_name) for option in HOST_OPTIONS}
 
 
 def settings() -> dict[str, Any]:
@@ -83,13 +68,13 @@ def has_pyzmq() -> bool:
     return True
 
 
-def stylize(content: Pixels, style: Pixels, options: dict[str, Any], timeout: float, progress: Progress) -> Pixels:
+def stylize(content: Image, style: Image, options: dict[str, Any], timeout: float, progress: Progress) -> Image:
     """Stylise `content` with `style`; raises TransferError with a message for the user."""
     if has_pyzmq():
         import styleswap_link
 
         return styleswap_link.stylize(content, style, options, timeout, progress)
-    request = {"op": "stylize", "options": options, "timeout": timeout, "content": content.descriptor(), "style": style.descriptor()}
+    request = {"op": "stylize", "options": options, "timeout": timeout, "content": content.to_descriptor(), "style": style.to_descriptor()}
     return _in_child(request, [content.data, style.data], progress)
 
 
@@ -142,7 +127,7 @@ def _in_child(request: dict[str, Any], buffers: list[bytes], progress: Progress)
             elif "status" in answer:
                 return answer["status"]
             else:
-                return read_pixels(child.stdout, answer["result"])
+                return read_image(child.stdout, answer["result"])
         raise TransferError(f"The transfer process ({python}) ended without an answer (exit status {child.wait()}).")
     except BrokenPipeError:
         raise TransferError(f"The transfer process ({python}) exited early (status {child.wait()}).") from None

@@ -1,10 +1,13 @@
 """StyleSwap wire protocol: signed multipart ZeroMQ messages, pixel buffers and the connection file.
 
-Pure Python on the standard library and pyzmq, so the GIMP and Blender
-plug-ins can vendor this package unchanged. PROTOCOL.md is the specification.
+Pure Python, so the GIMP and Blender plug-ins vendor this package unchanged. Only the transport needs
+pyzmq, and it is imported on first use: a host Python without pyzmq still has the messages, the pixel
+buffers, the connection file and the options schema. PROTOCOL.md is the specification.
 """
 
-from . import message_types
+from typing import Any
+
+from . import message_types, options
 from .codec import decode, encode
 from .connection_file import (
     ConnectionInfo,
@@ -28,12 +31,23 @@ from .message import PROTOCOL_VERSION, Message, new_id
 from .pixels import DTYPE_SIZES, Image
 from .replay import ReplayGuard
 from .signing import sign
-from .transport import recv_message, send_message, split_identity
+
+_TRANSPORT = ("recv_message", "send_message", "split_identity")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRANSPORT:  # pyzmq only where messages are actually sent
+        from . import transport
+
+        return getattr(transport, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PROTOCOL_VERSION",
     "DTYPE_SIZES",
     "message_types",
+    "options",
     "Message",
     "Image",
     "new_id",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from styleswap.images import load_image
+from styleswap.engine.images import load_image
 
 SCENE_SCRIPT = Path(__file__).resolve().parent / "blender_scene.py"
 RUN_TIMEOUT = 300  # a run takes seconds; this only stops a hung Blender from hanging the suite

@@ -135,7 +135,7 @@ def references(addon: object, node: bpy.types.Node, scene: bpy.types.Scene, out:
     frames = range(scene.frame_start, scene.frame_end + 1)
     scene.view_settings.view_transform = "Standard"
     for frame in frames:
-        save_with_view(Path(f"{addon.nodes.recording(node)}{frame:04d}.exr"), out / "reference" / f"{frame:04d}.png", scene, "Linear Rec.709")
+        save_with_view(Path(f"{addon.graph.recording(node)}{frame:04d}.exr"), out / "reference" / f"{frame:04d}.png", scene, "Linear Rec.709")
     scene.view_settings.view_transform = view
     for frame in frames:
         save_with_view(out / "stylised" / f"{frame:04d}.png", out / "expected" / f"{frame:04d}.png", scene, "sRGB")
@@ -233,7 +233,7 @@ def main(settings: dict) -> dict:
                     if c is None
                     else {"step": step, "submitted": c.submitted, "stylised": c.stylised, "kept": c.kept, "failed": c.failed, "errors": c.errors, "summary": addon.render.summary(job)}
                 )
-        recorder = addon.nodes.recorder(addon.compat.scene_tree(scene))
+        recorder = addon.graph.recorder(addon.compat.scene_tree(scene))
         result["recorder"] = [(s.name, s.is_linked) for s in recorder.inputs] if recorder else []
     finally:
         import addon_utils

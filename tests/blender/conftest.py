@@ -12,7 +12,7 @@ import pytest
 import bpy_env
 from blender_run import Blender
 from styleswap.cli import main
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "daemon")]
 import bpy_env
 from blender_run import Blender, frame
 from daemon_helpers import launch
-from styleswap import install_blender
+from styleswap.tools import install_blender
 
 DOCS = HERE.parents[1] / "docs"
 SIZE = (192, 144)

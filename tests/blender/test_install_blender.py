@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import tomllib
 
+import styleswap_client as client
 import styleswap_protocol
-from styleswap import __version__, client, install_blender
+from styleswap import __version__
 from styleswap.cli import main
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
+from styleswap.tools import install_blender
 
 LINUX = "pyzmq-27.1.0-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl"
 MAC = "pyzmq-27.1.0-cp311-cp311-macosx_10_15_universal2.whl"
@@ -27,9 +29,10 @@ def test_zip_is_an_extension_and_a_legacy_addon_with_everything_vendored(addon_z
         assert all(name.startswith(prefix) for name in files)  # one top folder: a legacy add-on folder too
         for source in install_blender.SOURCE.glob("*.py"):
             assert archive.read(prefix + source.name) == source.read_bytes()
-        for source in Path(styleswap_protocol.__file__).parent.glob("*.py"):
-            assert archive.read(f"{prefix}vendor/styleswap_protocol/{source.name}") == source.read_bytes()
-        assert archive.read(f"{prefix}vendor/styleswap_client.py") == Path(client.__file__).read_bytes()
+        for package in (styleswap_protocol, client):  # each under the name it has in the source tree
+            folder = Path(package.__file__).parent
+            for source in folder.glob("*.py"):
+                assert archive.read(f"{prefix}vendor/{folder.name}/{source.name}") == source.read_bytes()
         manifest = tomllib.loads(archive.read(prefix + "blender_manifest.toml").decode())
         build = json.loads(archive.read(prefix + install_blender.BUILD_INFO))
         init = archive.read(prefix + "__init__.py").decode()

@@ -11,12 +11,12 @@ from PIL import Image as PILImage
 
 from daemon_helpers import TINY, picture, to_image
 from styleswap import cli
-from styleswap.client import Client, DaemonTimeout, DaemonUnavailable, Progress
+from styleswap_client import Client, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
 
 
 def test_importable_without_torch_or_numpy():
-    code = "import sys, styleswap.client; heavy = {'torch', 'numpy'} & set(sys.modules); print(sorted(heavy)); sys.exit(bool(heavy))"
+    code = "import sys, styleswap_client; heavy = {'torch', 'numpy'} & set(sys.modules); print(sorted(heavy)); sys.exit(bool(heavy))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -64,7 +64,7 @@ def test_32_clients_20_requests_each_every_reply_correct(daemon):
 KILLED_CLIENT = textwrap.dedent(
     """
     import sys
-    from styleswap.client import Client
+    from styleswap_client import Client
     from styleswap_protocol import ConnectionInfo, Image
     info = ConnectionInfo(port=int(sys.argv[1]), key=bytes.fromhex(sys.argv[2]), pid=0, version="", started=0)
     client = Client(info)

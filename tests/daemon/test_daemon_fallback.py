@@ -5,7 +5,7 @@ import torch
 
 from styleswap.daemon.errors import RequestError
 from styleswap.daemon.worker import MIN_MEMORY_BUDGET, is_out_of_memory, stylize_with_fallback
-from styleswap.stylize import Options
+from styleswap.engine.stylize import Options
 
 MB = 2**20
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from daemon_helpers import SLOW, TINY, daemon_env, picture, spawn, to_image
-from styleswap.client import Client, DaemonError, DaemonUnavailable, connect, wait_until_ready
+from styleswap_client import Client, DaemonError, DaemonUnavailable, connect, wait_until_ready
 from styleswap_protocol import pid_alive, read_connection_file
 
 
@@ -101,7 +101,7 @@ def test_a_daemon_whose_engine_failed_says_so_instead_of_ready(launcher):
 
 @pytest.mark.parametrize(("option", "value", "message"), [("--port", "99999", "a TCP port is 0 (any free one) to 65535, not 99999"), ("--threads", "-2", "must be at least 1, not -2")])
 def test_out_of_range_numbers_are_refused_before_starting(tmp_path, option, value, message):
-    done = subprocess.run([sys.executable, "-m", "styleswap.backend_cli", option, value], env=daemon_env(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "styleswap.daemon.command", option, value], env=daemon_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "run" / "backend.json").exists()
 
@@ -123,7 +123,7 @@ def test_a_stale_connection_file_is_not_a_daemon(tmp_path):
 def test_autostart_starts_a_daemon_when_none_runs(tmp_path, monkeypatch, models):
     env = daemon_env(tmp_path)
     monkeypatch.setenv("STYLESWAP_LOG_DIR", env["STYLESWAP_LOG_DIR"])
-    monkeypatch.setenv("STYLESWAP_BACKEND", f"{sys.executable} -m styleswap.backend_cli --threads 1")
+    monkeypatch.setenv("STYLESWAP_BACKEND", f"{sys.executable} -m styleswap.daemon.command --threads 1")
     path = tmp_path / "run" / "backend.json"
     client = connect(path, autostart=True, start_timeout=90)
     pid = client.info.pid

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from daemon_helpers import SLOW, TINY, RawPeer, picture, to_image
-from styleswap.client import DaemonError
+from styleswap_client import DaemonError
 from styleswap_protocol import Message
 
 STYLE_CACHE_BYTES = 8388  # two 32x32 RGB styles (3072 bytes each), not three

@@ -3,7 +3,7 @@ import pytest
 from daemon_helpers import descriptor
 from styleswap.daemon.errors import RequestError
 from styleswap.daemon.params import check_content, check_keys, parse_frames, parse_options
-from styleswap.stylize import Options
+from styleswap.engine.stylize import Options
 from styleswap_protocol import Image
 
 
@@ -23,10 +23,10 @@ def test_options_map_onto_the_engine_defaults():
     ("raw", "names"),
     [
         ({"iterations": 5}, "iterations"),
-        ({"iters": "5"}, "'iters' must be int"),
-        ({"iters": True}, "'iters' must be int"),
-        ({"strength": float("nan")}, "'strength' must be a finite number"),
-        ({"preserve_color": 1}, "'preserve_color' must be bool"),
+        ({"iters": "5"}, "iters must be a whole number, not '5'"),
+        ({"iters": True}, "iters must be a whole number, not True"),
+        ({"strength": float("nan")}, "strength must be a finite number"),
+        ({"preserve_color": 1}, "preserve-color must be true or false, not 1"),
         ({"patch_size": 0}, "patch-size"),
         ({"stride": 4, "patch_size": 3}, "stride (4) must not exceed"),
         ({"method": "magic"}, "method must be one of"),

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
-from styleswap.client import DaemonError
-from styleswap.devices import int8_available
-from styleswap.images import Picture
-from styleswap.stylize import Engine, Options
+from styleswap.engine.devices import int8_available
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Engine, Options
+from styleswap_client import DaemonError
 from styleswap_protocol import Message
 
 
@@ -84,7 +84,7 @@ def test_unknown_style_id(client):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"iters": "many"}, "'iters' must be int"), ({"patch_size": 0}, "patch-size"), ({"colour": True}, "unknown params ['colour']"), ({"max_size": 8}, "max-size")],
+    [({"iters": "many"}, "iters must be a whole number"), ({"patch_size": 0}, "patch-size"), ({"colour": True}, "unknown params ['colour']"), ({"max_size": 8}, "max-size")],
 )
 def test_bad_options_get_bad_params(client, options, message):
     with pytest.raises(DaemonError) as caught:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from daemon_helpers import TINY, RawPeer, picture, to_array, to_image
-from styleswap.client import DaemonError
+from styleswap_client import DaemonError
 from styleswap_protocol import Message
 
 

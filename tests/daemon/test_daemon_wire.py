@@ -1,7 +1,7 @@
 import numpy as np
 
 from daemon_helpers import picture, to_array, to_image
-from styleswap.wire import array_to_image, image_to_array, image_to_picture, picture_to_image
+from styleswap.daemon.wire import array_to_image, image_to_array, image_to_picture, picture_to_image
 
 
 def test_u8_and_u16_round_trip_exactly():

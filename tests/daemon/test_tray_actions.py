@@ -9,11 +9,11 @@ import time
 import pytest
 
 from daemon_helpers import TINY, picture, to_image
-from styleswap.client import Client
 from styleswap.daemon.config import DaemonConfig
 from styleswap.daemon.logs import setup_logging
 from styleswap.daemon.server import Daemon
-from styleswap.tray import STATE_COLOURS, TrayActions, icon_image
+from styleswap.daemon.tray import STATE_COLOURS, TrayActions, icon_image
+from styleswap_client import Client
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_icon_colour_follows_the_state():
 def test_tray_without_a_display_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(PYSTRAY_BACKEND="xorg", STYLESWAP_CONNECTION_FILE=str(tmp_path / "backend.json"), STYLESWAP_LOG_DIR=str(tmp_path / "log"))
-    done = subprocess.run([sys.executable, "-m", "styleswap.backend_cli", "--tray"], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "styleswap.daemon.command", "--tray"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "cannot show a tray icon" in done.stderr
     assert not (tmp_path / "backend.json").exists()

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image as PILImage
 
 from daemon_helpers import SLOW, picture, spawn, to_image
-from styleswap.client import Client, wait_until_ready
-from styleswap.tray import STATE_COLOURS, icon_class, icon_image
+from styleswap.daemon.tray import STATE_COLOURS, icon_class, icon_image
+from styleswap_client import Client, wait_until_ready
 
 TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "import": "imagemagick", "xwininfo": "x11-utils"}
 

@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
-from styleswap.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
-from styleswap.devices import int8_available
-from styleswap.images import Picture
-from styleswap.stylize import Engine, Options
-from styleswap.swap import Int8Rows, match, match_scores, prepare_style
+from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
+from styleswap.engine.devices import int8_available
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Engine, Options
+from styleswap.engine.swap import Int8Rows, match, match_scores, prepare_style
 
 
 @pytest.fixture(scope="module")

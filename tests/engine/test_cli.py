@@ -62,7 +62,7 @@ def test_batch_folder_keeps_going_past_a_bad_file(files, models):
         (["content.png", "style.jpg", "-o", "x.gif"], "unsupported output type"),
         (["content.png", "style.jpg", "-o", "content.png/x.png"], "cannot make the output folder content.png: content.png is a file"),
         (["content.png", "style.jpg", "-o", "."], ". is a folder: give the output a file name"),
-        (["content.png", "style.jpg", "-o", "x.png", "--tv", "inf"], "both finite"),
+        (["content.png", "style.jpg", "-o", "x.png", "--tv", "inf"], "tv must be a finite number, not inf"),
         (["content.png", "style.jpg", "-o", "x.png", "--memory-budget", "0.5"], "memory-budget must be at least 1 MB, not 0.5 MB"),
     ],
 )

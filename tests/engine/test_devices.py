@@ -3,10 +3,10 @@ import platform
 import pytest
 import torch
 
-from styleswap import devices
-from styleswap.devices import MB, default_memory_budget, free_memory, pick_device, pick_precision
-from styleswap.errors import StyleSwapError
-from styleswap.stylize import Engine, Options
+from styleswap.engine import devices
+from styleswap.engine.devices import MB, default_memory_budget, free_memory, pick_device, pick_precision
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.stylize import Engine, Options
 
 CPU = torch.device("cpu")
 

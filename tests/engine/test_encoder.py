@@ -2,9 +2,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from styleswap.encoder import LAYERS, Encoder, load_encoder
-from styleswap.errors import StyleSwapError
-from styleswap.weights import get_profile, load_state, resolve
+from styleswap.engine.encoder import LAYERS, Encoder, load_encoder
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.weights import get_profile, load_state, resolve
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import png
 import pytest
 from PIL import Image
 
-from styleswap.errors import ImageError
-from styleswap.images import Picture, load_image, save_image
+from styleswap.engine.errors import ImageError
+from styleswap.engine.images import Picture, load_image, save_image
 
 
 def _rgba(chelsea, depth=8):

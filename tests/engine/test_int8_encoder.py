@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
-from styleswap.approx_match import match_approx
-from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
-from styleswap.int8_encoder import Int8Encoder, calibrate, load_scales
-from styleswap.stylize import Engine, Options
-from styleswap.swap import match, match_scores, prepare_style
+from styleswap.engine.approx_match import match_approx
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import Picture
+from styleswap.engine.int8_encoder import Int8Encoder, calibrate, load_scales
+from styleswap.engine.stylize import Engine, Options
+from styleswap.engine.swap import match, match_scores, prepare_style
 
 pytestmark = needs_int8
 

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from int8_marks import needs_int8
-from styleswap.images import Picture
-from styleswap.int8_encoder import load_scales
-from styleswap.int8_inverse import TAIL, Int8InverseNet, _Tails, load_ranges, weights_digest
-from styleswap.invnet import InverseNet
-from styleswap.metrics import swap_objective
-from styleswap.stylize import Engine, Options
+from styleswap.engine.images import Picture
+from styleswap.engine.int8_encoder import load_scales
+from styleswap.engine.int8_inverse import TAIL, Int8InverseNet, _Tails, load_ranges, weights_digest
+from styleswap.engine.invnet import InverseNet
+from styleswap.engine.metrics import swap_objective
+from styleswap.engine.stylize import Engine, Options
 
 pytestmark = needs_int8
 

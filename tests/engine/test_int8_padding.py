@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from styleswap.int8 import CodePad, codes_of, quiet
+from styleswap.engine.int8 import CodePad, codes_of, quiet
 
 
 @pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])

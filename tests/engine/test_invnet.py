@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from styleswap.errors import StyleSwapError, WeightsError
-from styleswap.images import Picture
-from styleswap.invnet import InverseNet, bundled_weights, grow, load_inverse, save_inverse
-from styleswap.stylize import Engine, Options
+from styleswap.engine.errors import StyleSwapError, WeightsError
+from styleswap.engine.images import Picture
+from styleswap.engine.invnet import InverseNet, bundled_weights, grow, load_inverse, save_inverse
+from styleswap.engine.stylize import Engine, Options
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleswap import invnet
-from styleswap.invnet import TapSumConv, UpsampleConv
+from styleswap.engine import invnet
+from styleswap.engine.invnet import TapSumConv, UpsampleConv
 
 
 def _plain(layer: nn.Conv2d, x: torch.Tensor, upsample: bool) -> torch.Tensor:

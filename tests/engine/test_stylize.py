@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
-from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
-from styleswap.stylize import Engine, Options, _check_patch_bank, fit_within
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Engine, Options, _check_patch_bank, fit_within
 
 FAST = dict(method="optim", max_size=96, style_size=96, iters=30)
 

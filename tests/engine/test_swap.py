@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from styleswap import swap as swap_module
-from styleswap.baseline import dense_swap
-from styleswap.errors import StyleSwapError
-from styleswap.swap import match, prepare_style, reconstruct, swap
+from styleswap.engine import swap as swap_module
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.swap import match, prepare_style, reconstruct, swap
+from styleswap.tools.baseline import dense_swap
 
 
 def _pad_like_swap(content, k, s):

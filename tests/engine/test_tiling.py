@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from styleswap.images import Picture
-from styleswap.invnet import InverseNet
-from styleswap.stylize import ENCODER_HALO, Engine, Options
-from styleswap.tiling import run_tiled
+from styleswap.engine.images import Picture
+from styleswap.engine.invnet import InverseNet
+from styleswap.engine.stylize import ENCODER_HALO, Engine, Options
+from styleswap.engine.tiling import run_tiled
 
 
 @pytest.fixture(scope="module")

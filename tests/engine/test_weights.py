@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from styleswap.cli import main
-from styleswap.errors import WeightsError
-from styleswap.weights import PROFILES, cache_dir, fetch, get_profile, load_state, resolve
+from styleswap.engine.errors import WeightsError
+from styleswap.engine.weights import PROFILES, cache_dir, fetch, get_profile, load_state, resolve
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -52,5 +52,5 @@ def content() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def large_content() -> np.ndarray:
-    """An opaque 384x256 RGBA photo: a "quality" job on it runs for minutes on a CPU, long enough to cancel."""
+    """An opaque 384x256 RGBA photo: an "invnet+optim" job on it runs for minutes on a CPU, long enough to cancel."""
     return np.asarray(PILImage.open(PHOTO).convert("RGBA").resize((384, 256)))

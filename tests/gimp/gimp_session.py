@@ -25,7 +25,7 @@ import pytest
 from PIL import Image as PILImage
 
 from gimp_root import PATH, chroot_command
-from styleswap import install_gimp
+from styleswap.tools import install_gimp
 
 if TYPE_CHECKING:  # tests/daemon is on sys.path only under pytest
     from daemon_helpers import RunningDaemon

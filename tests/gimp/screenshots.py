@@ -21,8 +21,8 @@ from PIL import Image as PILImage
 
 from gimp_root import default_root, ensure_root
 from gimp_session import DATA, STYLE, GimpHost, chroot_host, native_host
-from styleswap import install_gimp
-from styleswap.client import connect, start_daemon, wait_until_ready
+from styleswap.tools import install_gimp
+from styleswap_client import connect, start_daemon, wait_until_ready
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BOATS = DATA / "eval" / "content" / "landscape_boats_sunset_plasma.jpg"

@@ -18,8 +18,9 @@ from PIL import Image as PILImage
 
 from daemon_helpers import RunningDaemon
 from gimp_session import STYLE, daemon_jobs, wait_until
-from styleswap import __version__, install_gimp
-from styleswap.client import connect
+from styleswap import __version__
+from styleswap.tools import install_gimp
+from styleswap_client import connect
 from styleswap_protocol import read_connection_file
 
 # Stands in for the plug-in process: the installed modules on sys.path, pyzmq optionally hidden.
@@ -31,6 +32,7 @@ DRIVER = textwrap.dedent(
     if zmq_mode == "hidden":
         sys.modules["zmq"] = None  # `import zmq` now fails, as in a GIMP whose Python lacks pyzmq
     import styleswap_transfer as transfer
+    from styleswap_protocol import Image
 
     def say(**answer):
         print(json.dumps(answer), flush=True)
@@ -40,10 +42,10 @@ DRIVER = textwrap.dedent(
         sys.exit()
     spec = json.loads(spec)
     def pixels(path, width, height):
-        return transfer.Pixels(width, height, 3, "u8", open(path, "rb").read())
+        return Image(width, height, 3, "u8", open(path, "rb").read())
     try:
         result = transfer.stylize(pixels(*spec["content"]), pixels(*spec["style"]), spec["options"], 60.0, lambda f, stage: say(progress=f))
-        say(result=result.descriptor())
+        say(result=result.to_descriptor())
     except transfer.TransferError as exc:
         say(error=str(exc))
     """
@@ -142,7 +144,7 @@ def test_the_daemon_is_started_when_none_runs_and_the_status_says_so(plugin, job
 
     result = answers(driver(plugin, "available", "stylize", {**job, "options": TINY}, connection_file))
     try:
-        assert result[-1] == {"result": {"width": 96, "height": 64, "channels": 3, "dtype": "u8"}}
+        assert result[-1] == {"result": {"width": 96, "height": 64, "channels": 3, "dtype": "u8", "order": "top-down"}}
         assert any("progress" in answer for answer in result)
         [after] = answers(driver(plugin, "available", "status", {}, connection_file))
         assert after["status"].startswith(f"Running: StyleSwap {__version__} on ")

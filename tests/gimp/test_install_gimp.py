@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import styleswap_client as client
 import styleswap_protocol
-from styleswap import __version__, client, install_gimp
+from styleswap import __version__
 from styleswap.cli import main
+from styleswap.tools import install_gimp
 
 
 @pytest.mark.parametrize(
@@ -45,10 +47,10 @@ def test_install_puts_a_self_contained_plugin_in_the_profile(tmp_path, capsys):
     assert main_file.read_text().startswith("#!/usr/bin/env python3")
     for source in install_gimp.SOURCE.glob("*.py"):
         assert filecmp.cmp(source, folder / source.name, shallow=False)
-    protocol = Path(styleswap_protocol.__file__).parent
-    comparison = filecmp.dircmp(protocol, folder / "styleswap_protocol", ignore=["__pycache__"])
-    assert not comparison.left_only and not comparison.right_only and not comparison.diff_files
-    assert filecmp.cmp(client.__file__, folder / "styleswap_client.py", shallow=False)
+    for package in (styleswap_protocol, client):  # each under the name it has in the source tree
+        source = Path(package.__file__).parent
+        comparison = filecmp.dircmp(source, folder / source.name, ignore=["__pycache__"])
+        assert not comparison.left_only and not comparison.right_only and not comparison.diff_files
     settings = json.loads((folder / "styleswap_gimp.json").read_text())
     assert settings == {"python": sys.executable, "backend": client.backend_command(), "version": __version__}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from styleswap.stylize import Options
+from styleswap.engine.stylize import Options
 from styleswap_protocol import Image, Message, new_id
 from styleswap_protocol import message_types as mt
 

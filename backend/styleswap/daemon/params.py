@@ -3,21 +3,15 @@ silently ignored, so unknown keys and wrong types are `bad_params` before any wo
 
 from __future__ import annotations
 
-import math
-import types
-import typing
 from collections.abc import Iterable
 from typing import Any
 
-from styleswap.errors import StyleSwapError
-from styleswap.stylize import Options, fit_within
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.stylize import Options, fit_within
 from styleswap_protocol import Image
+from styleswap_protocol.options import BY_NAME
 
 from .errors import BAD_PARAMS, RequestError
-
-_HINTS = typing.get_type_hints(Options)
-_NULLABLE = {name for name, hint in _HINTS.items() if isinstance(hint, types.UnionType) and type(None) in hint.__args__}
-_OPTION_TYPES = {name: next(t for t in hint.__args__ if t is not type(None)) if name in _NULLABLE else hint for name, hint in _HINTS.items()}
 
 
 def bad(message: str) -> RequestError:
@@ -46,26 +40,15 @@ def required(params: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def parse_options(raw: object) -> Options:
-    """Engine options from a request; any field of `Options` may be given, the rest keep their defaults."""
+    """Engine options from a request, checked once (by making them): any option of the schema may be given,
+    the rest keep their defaults."""
     if not isinstance(raw, dict):
         raise bad(f"'options' must be an object, got {raw!r}")
-    check_keys(raw, _OPTION_TYPES)
-    for name, value in raw.items():
-        kind = _OPTION_TYPES[name]
-        if value is None and name in _NULLABLE:
-            continue
-        if kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        else:
-            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-        if not ok:
-            raise bad(f"option {name!r} must be {'a finite number' if kind is float else kind.__name__}, got {value!r}")
-    options = Options(**raw)
+    check_keys(raw, BY_NAME)
     try:
-        options.validate()
+        return Options(**raw)
     except StyleSwapError as exc:
         raise bad(str(exc)) from None
-    return options
 
 
 def check_content(image: Image, options: Options) -> None:

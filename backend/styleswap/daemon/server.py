@@ -20,9 +20,9 @@ from typing import Any, Callable
 import zmq
 
 from styleswap import __version__
-from styleswap.errors import StyleSwapError
-from styleswap.stylize import METHODS
-from styleswap.wire import image_to_array
+from styleswap.daemon.wire import image_to_array
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.stylize import METHODS
 from styleswap_protocol import (
     PROTOCOL_VERSION,
     BadSignatureError,

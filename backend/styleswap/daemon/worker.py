@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from styleswap.devices import default_memory_budget
-from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
-from styleswap.stylize import Engine, Options, Result
-from styleswap.swap import StylePatches
-from styleswap.wire import image_to_picture, picture_to_image
+from styleswap.daemon.wire import image_to_picture, picture_to_image
+from styleswap.engine.devices import default_memory_budget
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Engine, Options, Result
+from styleswap.engine.swap import StylePatches
 
 from .config import DaemonConfig
 from .errors import BAD_PARAMS, ENGINE_FAILED, RequestError

@@ -86,7 +86,7 @@ def codes_of(x: torch.Tensor) -> torch.Tensor:
 
 
 def bundled_scales() -> Path:
-    return Path(str(resources.files("styleswap") / "weights" / SCALES_FILE))
+    return Path(str(resources.files("styleswap.engine") / "weights" / SCALES_FILE))
 
 
 def load_calibration(section: str, key: str, path: str | os.PathLike | None = None) -> dict | None:

@@ -113,7 +113,7 @@ ProgressCallback = Callable[[Progress], None]
 class Client:
     """One connection to the daemon. Calls are serialised (one socket); `cancel` works from any thread."""
 
-    def __init__(self, info: ConnectionInfo, *, timeout: float = DEFAULT_TIMEOUT, name: str = "styleswap.client", context: zmq.Context | None = None) -> None:
+    def __init__(self, info: ConnectionInfo, *, timeout: float = DEFAULT_TIMEOUT, name: str = "styleswap_client", context: zmq.Context | None = None) -> None:
         self.info = info
         self.timeout = timeout
         self.name = name
@@ -337,7 +337,7 @@ class _Lookahead:
 # -- finding and starting the daemon -----------------------------------------------------------------
 
 
-def connect(path: Path | None = None, *, autostart: bool = False, timeout: float = DEFAULT_TIMEOUT, start_timeout: float = DEFAULT_START_TIMEOUT, name: str = "styleswap.client") -> Client:
+def connect(path: Path | None = None, *, autostart: bool = False, timeout: float = DEFAULT_TIMEOUT, start_timeout: float = DEFAULT_START_TIMEOUT, name: str = "styleswap_client") -> Client:
     """A client of the daemon named by the connection file; with `autostart`, start one if none answers."""
     path = Path(path) if path is not None else default_connection_path()
     try:
@@ -352,12 +352,12 @@ def connect(path: Path | None = None, *, autostart: bool = False, timeout: float
 
 def backend_command() -> list[str]:
     """How to start the daemon: `$STYLESWAP_BACKEND` (a command line), else `styleswap-backend` on PATH,
-    else this Python with `-m styleswap.backend_cli`."""
+    else this Python with `-m styleswap.daemon.command`."""
     if command := os.environ.get(BACKEND_ENV):
         return shlex.split(command, posix=os.name != "nt")
     if script := shutil.which("styleswap-backend"):
         return [script]
-    return [sys.executable, "-m", "styleswap.backend_cli"]
+    return [sys.executable, "-m", "styleswap.daemon.command"]
 
 
 def start_daemon(path: Path, args: Iterable[str] = ()) -> subprocess.Popen:
@@ -381,7 +381,7 @@ def wait_until_ready(path: Path, *, timeout: float = DEFAULT_START_TIMEOUT, proc
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = _probe(path, _PROBE_TIMEOUT, "styleswap.client")
+            client = _probe(path, _PROBE_TIMEOUT, "styleswap_client")
             client.close()
             return client.info
         except DaemonUnavailable as exc:

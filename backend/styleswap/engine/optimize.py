@@ -6,8 +6,8 @@ from typing import Callable
 
 import torch
 
-from styleswap.encoder import Encoder
-from styleswap.metrics import swap_objective, total_variation
+from styleswap.engine.encoder import Encoder
+from styleswap.engine.metrics import swap_objective, total_variation
 
 Progress = Callable[[float], None]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from styleswap import __version__
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 
 if TYPE_CHECKING:  # the daemon's modules load torch; `status`, `stop` and `--help` should not wait for it
-    from styleswap.client import Client
     from styleswap.daemon.config import DaemonConfig
+    from styleswap_client import Client
     from styleswap_protocol import ConnectionInfo
 
 _REPLACE_TIMEOUT = 30.0
@@ -148,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     if restart:
-        os.execv(sys.executable, [sys.executable, "-m", "styleswap.backend_cli", *[a for a in sys.argv[1:] if a != "--replace"]])
+        os.execv(sys.executable, [sys.executable, "-m", "styleswap.daemon.command", *[a for a in sys.argv[1:] if a != "--replace"]])
     return 0
 
 
@@ -167,7 +167,7 @@ def _run_daemon(config: DaemonConfig, tray: bool, log_file: Path) -> bool:
             print(f"styleswap-backend {__version__} ready on {info.url} (pid {info.pid}, device {daemon.worker.device}); log {log_file}", flush=True)
 
     if tray:
-        from styleswap.tray import run_tray
+        from styleswap.daemon.tray import run_tray
 
         run_tray(daemon, log_file, announce)
     else:
@@ -177,7 +177,7 @@ def _run_daemon(config: DaemonConfig, tray: bool, log_file: Path) -> bool:
 
 def _running_daemon(path: Path) -> Client:
     """A client of the daemon that holds the lock, once it is ready."""
-    from styleswap.client import Client, DaemonError, wait_until_ready
+    from styleswap_client import Client, DaemonError, wait_until_ready
 
     try:
         return Client(wait_until_ready(path))
@@ -186,7 +186,7 @@ def _running_daemon(path: Path) -> Client:
 
 
 def _connected(args: argparse.Namespace) -> Client | None:
-    from styleswap.client import DaemonUnavailable, connect
+    from styleswap_client import DaemonUnavailable, connect
 
     try:
         return connect(args.connection_file)
@@ -215,14 +215,14 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from styleswap.service import install
+    from styleswap.daemon.service import install
 
     print(install())
     return 0
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    from styleswap.service import uninstall
+    from styleswap.daemon.service import uninstall
 
     print(uninstall())
     return 0

@@ -12,15 +12,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from styleswap import __version__, bench, evaluate, int8, int8_encoder, int8_inverse
-from styleswap.devices import DEVICES, PRECISIONS, pick_device
-from styleswap.encoder import LAYERS, POOLINGS, load_encoder
-from styleswap.errors import StyleSwapError
-from styleswap.images import SUFFIXES, Picture, load_image, save_image
-from styleswap.remote import DaemonEngine
-from styleswap.stylize import INITS, MATCHES, METHODS, Engine, Options
-from styleswap.train import TrainConfig, Trainer, image_files
-from styleswap.weights import PROFILES, get_profile, load_state, resolve
+from styleswap import __version__
+from styleswap.cli.flags import add_option_flags, option_values
+from styleswap.cli.remote import DaemonEngine
+from styleswap.engine import int8
+from styleswap.engine.devices import DEVICES, PRECISIONS, pick_device
+from styleswap.engine.encoder import load_encoder
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import SUFFIXES, Picture, load_image, save_image
+from styleswap.engine.stylize import MATCHES, METHODS, Engine, Options
+from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
+from styleswap.tools import bench, calibrate, evaluate
+from styleswap.tools.train import TrainConfig, Trainer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = Options()
     parser = argparse.ArgumentParser(prog="styleswap", description="Fast patch-based arbitrary style transfer.")
     parser.add_argument("--version", action="version", version=f"styleswap {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -52,29 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("content", help="content image, folder of images, or glob pattern (quote it)")
     run.add_argument("style", help="style image")
     run.add_argument("-o", "--output", required=True, help="output file, or folder when several contents are given")
-    run.add_argument("--method", choices=METHODS, default=defaults.method, help="how features become an image")
-    run.add_argument("--patch-size", type=int, default=defaults.patch_size, help="style patch side in feature cells (bigger = more texture)")
-    run.add_argument("--stride", type=int, default=defaults.stride, help="step between patches")
-    run.add_argument("--num-swap", type=int, default=defaults.num_swap, help="repeat the swap on its own result (more contrast)")
-    run.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="encoder pooling (avg is smoother)")
-    run.add_argument("--max-size", type=int, default=defaults.max_size, help="longest side the content is processed at (output keeps the input size)")
-    run.add_argument("--style-size", type=int, default=defaults.style_size, help="longest side of the style image")
-    run.add_argument("--strength", type=float, default=defaults.strength, help="0 = content, 1 = fully swapped features")
-    run.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
-    run.add_argument("--iters", type=int, default=defaults.iters, help="optimisation steps")
-    run.add_argument("--lr", type=float, default=defaults.lr, help="optimisation learning rate (default 0.05, or 0.01 for invnet+optim)")
-    run.add_argument("--tv", type=float, default=defaults.tv, help="total-variation weight (smoothness)")
-    run.add_argument("--init", choices=INITS, default=defaults.init, help="optimisation start")
-    run.add_argument("--seed", type=int, default=defaults.seed, help="seed for --init random")
-    run.add_argument("--encoder", choices=tuple(PROFILES), default=defaults.encoder, help="VGG-19 weight profile")
-    run.add_argument("--layer", choices=LAYERS, default=defaults.layer, help="encoder layer to swap at")
-    run.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching: exact, fast (probe the closest clusters of style patches), auto (fast on a CPU for large inputs)")
-    run.add_argument("--memory-budget", type=_megabytes, default=defaults.memory_budget, metavar="MB", help="working memory for matching bands and image tiles, in MB (default: a share of the free memory, at most 512 on a CPU)")
+    add_option_flags(run)
     run.add_argument("--device", choices=DEVICES, default="auto")
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
-    run.add_argument("--score", action="store_true", help="also measure the result's swap objective (one more encoding with the inverse network)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -150,13 +134,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _megabytes(text: str) -> int:
-    try:
-        return int(float(text) * 2**20)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of megabytes: {text!r}") from None
-
-
 def _contents(pattern: str) -> tuple[list[Path], bool]:
     """The content files a CONTENT argument names, and whether it names a batch."""
     path = Path(pattern)
@@ -176,8 +153,7 @@ def _contents(pattern: str) -> tuple[list[Path], bool]:
 
 
 def _stylize(args: argparse.Namespace) -> int:
-    options = Options(**{name: getattr(args, name) for name in Options.__dataclass_fields__})
-    options.validate()
+    options = Options(**option_values(args))
     contents, batch = _contents(args.content)
     output = Path(args.output)
     if batch and output.suffix:
@@ -269,29 +245,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrate_int8(args: argparse.Namespace) -> int:
-    """The encoder on every image; the inverse network the engine loads (``STYLESWAP_INVNET_WEIGHTS`` too) on each
-    image swapped with the style of the image half the list on (a painting for each photo, given as many of each)."""
     if args.count < 1 or args.size < 32:
         raise StyleSwapError("--count must be positive and --size at least 32")
-    try:
-        sections = json.loads(args.out.read_text()) if args.out.is_file() else {}  # calibrations of other networks stay
-    except (OSError, ValueError) as exc:
-        raise StyleSwapError(f"cannot read {args.out} to add to it ({exc}); give another --out") from None
-    files = [path for folder in args.folders for path in image_files(folder)[: args.count]]
-    engine, options = Engine("cpu", precision="float32"), Options(max_size=args.size, style_size=args.size)
-    pictures = [load_image(path) for path in files]
-    scales = int8_encoder.calibrate(engine.encoder(options), [engine.working_image(picture, args.size, options)[0] for picture in pictures])
-    half, net = len(files) // 2, engine.inverse()
-    targets = (engine.swapped(picture, pictures[(i + half) % len(files)], options, lambda stage, fraction: None).target for i, picture in enumerate(pictures))
-    ranges = int8_inverse.calibrate(net, targets)
-    for section, about, key, values in (
-        ("encoder", f"{int8_encoder.PERCENTILE:.2%} percentile of each relu's activations, / 255", int8_encoder.scales_key(options.encoder, options.pooling), scales),
-        ("inverse", f"range of each quantisation point less a {int8_inverse.TAIL:g} tail at each end, over swaps of each image with the style of the image half the list on; by weights digest", int8_inverse.weights_digest(net), ranges),
-    ):
-        calibrations = {**sections.get(section, {}).get("calibrations", {}), key: values}
-        sections[section] = {"about": f"{about}; measured on {len(files)} images at {args.size} px", "calibrations": calibrations}
-    args.out.write_text(json.dumps(sections, indent=2) + "\n")
-    print(f"wrote {args.out}: encoder and inverse network over {len(files)} images at {args.size} px")
+    print(calibrate.calibrate(args.folders, args.count, args.size, args.out))
     return 0
 
 
@@ -344,7 +300,7 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _install_gimp_plugin(args: argparse.Namespace) -> int:
-    from styleswap import install_gimp
+    from styleswap.tools import install_gimp
 
     if args.uninstall:
         removed = install_gimp.uninstall(args.profile)
@@ -355,7 +311,7 @@ def _install_gimp_plugin(args: argparse.Namespace) -> int:
 
 
 def _install_blender_addon(args: argparse.Namespace) -> int:
-    from styleswap import install_blender
+    from styleswap.tools import install_blender
 
     built = install_blender.build(args.output or install_blender.default_output(), args.wheels, args.platforms or install_blender.PLATFORMS)
     print(f"built {built}; in Blender: Edit > Preferences > Get Extensions > Install from Disk (or Add-ons > Install from Disk), then Compositor > Add > Filter > Style Swap")

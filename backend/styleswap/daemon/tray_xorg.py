@@ -29,7 +29,7 @@ import Xlib.protocol.event
 import Xlib.X
 from pystray._xorg import Icon as PystrayXorgIcon
 
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 
 _ANSWER_S = 60.0
 log = logging.getLogger(__name__)

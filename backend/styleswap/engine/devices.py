@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # precision -> dtype of activations, prepared styles and the inverse network; int8 keeps those float32 and encodes

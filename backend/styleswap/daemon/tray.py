@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw
 
 from styleswap import __version__
 from styleswap.daemon.server import Daemon
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 from styleswap_protocol import ConnectionInfo
 
-log = logging.getLogger("styleswap.tray")
+log = logging.getLogger("styleswap.daemon.tray")
 
 STATE_COLOURS = {
     "starting": (150, 150, 150),
@@ -110,7 +110,7 @@ def icon_class(pystray: Any) -> type:
     """pystray's icon for this desktop; on its xorg backend, ours (`tray_xorg`), which survives updates from our thread."""
     if pystray.Icon.__module__ != "pystray._xorg":
         return pystray.Icon
-    from styleswap.tray_xorg import Icon
+    from styleswap.daemon.tray_xorg import Icon
 
     return Icon
 

@@ -15,7 +15,7 @@ import numpy as np
 import png
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from styleswap.errors import ImageError
+from styleswap.engine.errors import ImageError
 
 MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it is decoded
 Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning

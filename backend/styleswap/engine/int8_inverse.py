@@ -25,8 +25,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from styleswap.int8 import CodePad, affine, codes_of, load_calibration, quantize, quantized_conv, quiet
-from styleswap.invnet import InverseNet, Residual, interleave_phases
+from styleswap.engine.int8 import CodePad, affine, codes_of, load_calibration, quantize, quantized_conv, quiet
+from styleswap.engine.invnet import InverseNet, Residual, interleave_phases
 
 
 def _relu_conv(kernels: tuple[torch.Tensor, torch.Tensor], ranges: dict[str, list[float]], name: str) -> nn.Module:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from styleswap.images import Picture
+from styleswap.engine.images import Picture
 from styleswap_protocol import Image
 
 _NUMPY_DTYPES = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f32": np.dtype("<f4")}

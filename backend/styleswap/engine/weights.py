@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from styleswap.errors import WeightsError
+from styleswap.engine.errors import WeightsError
 
 LAYER_KEYS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
 # RGB in [0,1] -> BGR*255 minus the caffe ImageNet mean, the input every VGG-19 profile here expects.

@@ -18,9 +18,9 @@ import os
 import torch
 from torch import nn
 
-from styleswap.encoder import Encoder
-from styleswap.errors import StyleSwapError
-from styleswap.int8 import CodePad, load_calibration, quantize, quantized_conv, quiet
+from styleswap.engine.encoder import Encoder
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.int8 import CodePad, load_calibration, quantize, quantized_conv, quiet
 
 PERCENTILE = 0.9999  # of each layer's activations: the top 0.01 % saturate, the rest get finer steps
 _SAMPLE = 1 << 24  # activations per layer the percentile is taken over (torch.quantile's limit)

@@ -18,12 +18,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from styleswap.contact_sheet import contact_sheet
-from styleswap.devices import elapsed
-from styleswap.errors import StyleSwapError
-from styleswap.images import SUFFIXES, load_image
-from styleswap.metrics import swap_objective
-from styleswap.stylize import Engine, Options
+from styleswap.engine.devices import elapsed
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import SUFFIXES, load_image
+from styleswap.engine.metrics import swap_objective
+from styleswap.engine.stylize import Engine, Options
+from styleswap.tools.contact_sheet import contact_sheet
 
 
 class ComparisonDecoder(nn.Sequential):

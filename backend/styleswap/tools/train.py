@@ -21,12 +21,12 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from styleswap.encoder import Encoder
-from styleswap.errors import StyleSwapError
-from styleswap.images import SUFFIXES
-from styleswap.invnet import InverseNet, grow, residual_blocks_in, save_inverse
-from styleswap.metrics import total_variation
-from styleswap.swap import prepare_style, swap
+from styleswap.engine.encoder import Encoder
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import SUFFIXES
+from styleswap.engine.invnet import InverseNet, grow, residual_blocks_in, save_inverse
+from styleswap.engine.metrics import total_variation
+from styleswap.engine.swap import prepare_style, swap
 
 VALIDATION_SHARE = 20  # one image in 20, chosen by a hash of its name, is held out for the validation curves
 

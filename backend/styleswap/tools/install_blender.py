@@ -18,10 +18,11 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-import styleswap_protocol
-from styleswap import __version__, client
-from styleswap.errors import StyleSwapError
-from styleswap.weights import cache_dir
+import styleswap_client as client
+from styleswap import __version__
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.weights import cache_dir
+from styleswap.tools.vendoring import vendored_files
 
 ADDON = "styleswap_blender"
 SOURCE = Path(importlib.util.find_spec(ADDON).submodule_search_locations[0])  # plugin_blender/, shipped in the wheel
@@ -49,7 +50,6 @@ def build(output: Path, wheels: Path | None = None, platforms: Iterable[str] = P
     chosen = fetch_wheels(wheels or cache_dir().parent / "wheels", platforms)
     manifest = (SOURCE / "blender_manifest.toml").read_text()
     manifest += f"platforms = {json.dumps(platforms)}\nwheels = {json.dumps([f'./wheels/{w.name}' for w in chosen])}\n"
-    protocol = Path(styleswap_protocol.__file__).parent
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=output.parent, prefix=f".{output.name}.", suffix=".zip", delete=False) as tmp:
         try:
@@ -57,9 +57,8 @@ def build(output: Path, wheels: Path | None = None, platforms: Iterable[str] = P
                 for source in sorted(SOURCE.glob("*.py")):
                     archive.write(source, f"{ADDON}/{source.name}")
                 archive.writestr(f"{ADDON}/blender_manifest.toml", manifest)
-                for source in sorted(protocol.glob("*.py")):
-                    archive.write(source, f"{ADDON}/vendor/{protocol.name}/{source.name}")
-                archive.write(client.__file__, f"{ADDON}/vendor/styleswap_client.py")
+                for source, name in vendored_files():
+                    archive.write(source, f"{ADDON}/vendor/{name}")
                 for wheel in chosen:
                     archive.write(wheel, f"{ADDON}/wheels/{wheel.name}")
                 archive.writestr(f"{ADDON}/{BUILD_INFO}", json.dumps({"version": __version__, "backend": client.backend_command()}, indent=2) + "\n")

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, make_dataclass, replace
 from functools import partial
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from styleswap.approx_match import match_approx
-from styleswap.color import keep_content_colour
-from styleswap.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
-from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
-from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
-from styleswap.int8_encoder import Int8Encoder, load_scales
-from styleswap.int8_inverse import Int8InverseNet, load_ranges
-from styleswap.invnet import InverseNet, load_inverse
-from styleswap.metrics import swap_objective
-from styleswap.optimize import invert_by_optimisation
-from styleswap.swap import Matcher, StylePatches, match, prepare_style, swap
-from styleswap.tiling import run_tiled
-from styleswap.weights import PROFILES
+from styleswap.engine.approx_match import match_approx
+from styleswap.engine.color import keep_content_colour
+from styleswap.engine.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
+from styleswap.engine.encoder import Encoder, load_encoder
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import Picture
+from styleswap.engine.int8_encoder import Int8Encoder, load_scales
+from styleswap.engine.int8_inverse import Int8InverseNet, load_ranges
+from styleswap.engine.invnet import InverseNet, load_inverse
+from styleswap.engine.metrics import swap_objective
+from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
+from styleswap.engine.tiling import run_tiled
+from styleswap_protocol.options import BY_NAME, OPTIONS, OptionError
 
-METHODS = ("invnet", "optim", "invnet+optim")
-MATCHES = ("auto", "exact", "fast")
+METHODS = BY_NAME["method"].values
+MATCHES = BY_NAME["match"].values
+INITS = BY_NAME["init"].values
 AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this many (position, style patch) pairs
-INITS = ("content", "random")
 MIN_SIDE = 16
 ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
 INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
@@ -39,56 +39,34 @@ INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse net
 Progress = Callable[[str, float], None]
 
 
-@dataclass
-class Options:
-    """Everything that shapes a result; the CLI flags and the daemon's request parameters map onto these."""
+def _check(self: Options) -> None:
+    """Every value by the schema, then what ties options together; an Options that exists is valid, so the
+    CLI, the daemon and the engine never check one twice."""
+    for option in OPTIONS:
+        try:
+            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+        except OptionError as exc:
+            raise StyleSwapError(str(exc)) from None
+    if self.stride > self.patch_size:
+        raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
+    if self.method != "optim" and (self.encoder, self.layer, self.pooling) != INVNET_FEATURES:
+        raise StyleSwapError(f"the inverse network inverts {'/'.join(INVNET_FEATURES)} activations; use --method optim for other encoders, layers or pooling")
 
-    method: str = "invnet"
-    patch_size: int = 3
-    stride: int = 1
-    num_swap: int = 1
-    pooling: str = "max"
-    max_size: int = 1024
-    style_size: int = 512
-    strength: float = 1.0
-    preserve_color: bool = False
-    iters: int = 100
-    lr: float | None = None  # None: 0.05 from the content or noise, 0.01 from the network's already close output
-    tv: float = 1.0
-    init: str = "content"
-    seed: int = 0
-    encoder: str = "vgg19-normalised"
-    layer: str = "relu3_1"
-    memory_budget: int | None = None  # bytes for matching bands and tiles; None: from the device's free memory
-    match: str = "auto"
-    score: bool = False  # measure the result's swap objective: the inverse network needs one more encoding for it
 
-    def validate(self) -> None:
-        choices = {"method": METHODS, "match": MATCHES, "pooling": POOLINGS, "init": INITS, "encoder": tuple(PROFILES), "layer": LAYERS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise StyleSwapError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        minimum = {"patch_size": 1, "stride": 1, "num_swap": 1, "max_size": MIN_SIDE, "style_size": MIN_SIDE, "iters": 1, "memory_budget": 2**20}
-        for name, low in minimum.items():
-            value = getattr(self, name)
-            if name == "memory_budget" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                if name == "memory_budget":  # given in MB
-                    raise StyleSwapError(f"memory-budget must be at least 1 MB, not {value / 2**20:g} MB")
-                raise StyleSwapError(f"{name.replace('_', '-')} must be a whole number of at least {low}, not {value!r}")
-        if self.stride > self.patch_size:
-            raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
-        if not 0.0 <= self.strength <= 1.0:
-            raise StyleSwapError(f"strength must lie in [0, 1], not {self.strength}")
-        if self.method != "optim" and (self.encoder, self.layer, self.pooling) != INVNET_FEATURES:
-            raise StyleSwapError(f"the inverse network inverts {'/'.join(INVNET_FEATURES)} activations; use --method optim for other encoders, layers or pooling")
-        if (self.lr is not None and not 0 < self.lr < math.inf) or not 0 <= self.tv < math.inf:
-            raise StyleSwapError("the learning rate must be a positive number and the TV weight a number not below 0 (both finite)")
+def _style_key(self: Options) -> tuple:
+    """What a prepared style depends on: styles cached under this key are reusable."""
+    return (self.encoder, self.layer, self.pooling, self.style_size, self.patch_size, self.stride)
 
-    def style_key(self) -> tuple:
-        """What a prepared style depends on: styles cached under this key are reusable."""
-        return (self.encoder, self.layer, self.pooling, self.style_size, self.patch_size, self.stride)
+
+# Everything that shapes a result, one field per entry of the options schema (styleswap_protocol.options),
+# checked when made. ``lr`` None: 0.05 from the content or noise, 0.01 from the network's already close output;
+# ``memory_budget`` None: from the device's free memory; ``score``: the inverse network needs one more encoding.
+Options = make_dataclass(
+    "Options",
+    [(o.name, o.kind | None if o.nullable else o.kind, field(default=o.default)) for o in OPTIONS],
+    namespace={"__post_init__": _check, "style_key": _style_key, "__module__": __name__},
+    frozen=True,
+)
 
 
 @dataclass
@@ -188,7 +166,6 @@ class Engine:
         return _pad_to_multiple(rgb, self.encoder(options).stride)
 
     def prepare_style(self, style: Picture, options: Options) -> StylePatches:
-        options.validate()
         padded, _ = self.working_image(style, options.style_size, options)
         features = self.encode(padded, options)
         _check_patch_bank(features, options.patch_size, options.stride, self.device)
@@ -257,7 +234,6 @@ class Engine:
         return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
     def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
-        options.validate()
         options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()

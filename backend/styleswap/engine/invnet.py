@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from styleswap.errors import WeightsError
+from styleswap.engine.errors import WeightsError
 
 WEIGHTS_FILE = "invnet_relu3_1.safetensors"
 
@@ -193,7 +193,7 @@ def grow(net: InverseNet, state: dict[str, torch.Tensor]) -> None:
 
 
 def bundled_weights() -> Path:
-    return Path(str(resources.files("styleswap") / "weights" / WEIGHTS_FILE))
+    return Path(str(resources.files("styleswap.engine") / "weights" / WEIGHTS_FILE))
 
 
 def save_inverse(net: InverseNet, path: str | os.PathLike, metadata: dict[str, str]) -> None:

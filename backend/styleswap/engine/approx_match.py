@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from styleswap.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
+from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
 
 # clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs: at 512 px 0.8 with 4 probes
 # keeps the same 99.2 % of the exact score as 1.5 with 6, 19 % faster (sweep in docs/benchmarks.md). A fifth probe

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from styleswap.client import DaemonError, Progress, connect
-from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
-from styleswap.stylize import Options, Result
-from styleswap.stylize import Progress as ProgressCallback
-from styleswap.wire import image_to_picture, picture_to_image
+from styleswap.daemon.wire import image_to_picture, picture_to_image
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.images import Picture
+from styleswap.engine.stylize import Options, Result
+from styleswap.engine.stylize import Progress as ProgressCallback
+from styleswap_client import DaemonError, Progress, connect
 
 
 @contextmanager

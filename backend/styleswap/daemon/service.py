@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from styleswap.client import backend_command
+from styleswap_client import backend_command
 
 UNIT_NAME = "styleswap-backend.service"
 DESKTOP_NAME = "styleswap-backend.desktop"

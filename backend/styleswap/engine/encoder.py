@@ -8,8 +8,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from styleswap.errors import StyleSwapError
-from styleswap.weights import get_profile, load_state, resolve
+from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.weights import get_profile, load_state, resolve
 
 # (name, in, out) of each 3x3 conv; a 2x2 pool follows conv1_2 and conv2_2.
 _CONVS = (("conv1_1", 3, 64), ("conv1_2", 64, 64), ("conv2_1", 64, 128), ("conv2_2", 128, 128), ("conv3_1", 128, 256))

@@ -16,14 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import styleswap_protocol
-from styleswap import __version__, client
-from styleswap.errors import StyleSwapError
+import styleswap_client as client
+from styleswap import __version__
+from styleswap.engine.errors import StyleSwapError
+from styleswap.tools.vendoring import vendored_files
 
 PLUGIN = "styleswap_gimp"  # GIMP runs plug-ins/<name>/<name>.py: folder and file must be named alike
 SOURCE = Path(importlib.util.find_spec(PLUGIN).submodule_search_locations[0])  # plugin_gimp/, shipped in the wheel
 SETTINGS = "styleswap_gimp.json"
-VENDORED_CLIENT = "styleswap_client.py"
 PROFILE_ENV = "GIMP3_DIRECTORY"  # GIMP's own override of its profile folder
 
 
@@ -56,9 +56,9 @@ def install(profile: Path | None = None, python: str | None = None) -> Path:
         for source in SOURCE.glob("*.py"):
             shutil.copy2(source, staging / source.name)
         (staging / f"{PLUGIN}.py").chmod(0o755)
-        protocol = Path(styleswap_protocol.__file__).parent
-        shutil.copytree(protocol, staging / protocol.name, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy2(client.__file__, staging / VENDORED_CLIENT)
+        for source, name in vendored_files():
+            (staging / name).parent.mkdir(exist_ok=True)
+            shutil.copy2(source, staging / name)
         settings = {"python": python or sys.executable, "backend": client.backend_command(), "version": __version__}
         (staging / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
         staging.chmod(0o755)

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from styleswap.errors import StyleSwapError
+from styleswap.engine.errors import StyleSwapError
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes for one band of unfolded content patches plus its score block
 _EPS = 1e-8

@@ -21,11 +21,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from styleswap.baseline import dense_swap
-from styleswap.images import Picture
-from styleswap.optimize import invert_by_optimisation
-from styleswap.stylize import Engine, Options
-from styleswap.swap import match, match_scores, prepare_style, swap
+from styleswap.engine.images import Picture
+from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.stylize import Engine, Options
+from styleswap.engine.swap import match, match_scores, prepare_style, swap
+from styleswap.tools.baseline import dense_swap
 
 DENSE_LIMIT = 2**31  # bytes of score map above which the dense baseline is not run (it would swap or fail)
 SETTLE = 0.2  # seconds of quiet before each timed run
