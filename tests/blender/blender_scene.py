@@ -179,13 +179,29 @@ def describe_tree(tree: bpy.types.NodeTree) -> dict:
     return {"nodes": nodes, "links": links}
 
 
+def node_properties(node) -> dict:
+    """The node's own RNA properties: type, default, range and enum items, as Blender registered them."""
+    found = {}
+    for prop in node.bl_rna.properties:
+        if prop.identifier in type(node).__annotations__:
+            entry = {"type": prop.type, "name": prop.name}
+            if prop.type == "ENUM":
+                entry["default"], entry["items"] = prop.default, [item.identifier for item in prop.enum_items]
+            elif prop.type in ("INT", "FLOAT"):
+                entry["default"], entry["min"], entry["max"] = prop.default, prop.hard_min, prop.hard_max
+            elif prop.type == "BOOLEAN":
+                entry["default"] = prop.default
+            found[prop.identifier] = entry
+    return found
+
+
 def main(settings: dict) -> dict:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon = install(settings)
     node = build_scene(addon, settings)
     scene = bpy.context.scene
     out, render_dir = Path(settings["out"]), Path(settings["render_dir"])
-    result: dict = {"blender": bpy.app.version_string, "zmq": sys.modules["zmq"].__file__, "runs": []}
+    result: dict = {"blender": bpy.app.version_string, "zmq": sys.modules["zmq"].__file__, "runs": [], "node_properties": node_properties(node)}
     try:
         for step in settings["steps"]:
             if step == "render":

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from styleswap_protocol.options import HOST_OPTIONS
 import pytest
 import zmq
 from PIL import Image as PILImage
@@ -51,6 +52,7 @@ def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Ble
     report = blender.run(tmp_path, ["render", "composite", "references"], render_pass="combined", view="Standard", transparent=True)
     out, render = tmp_path / "out", tmp_path / "render"
     assert "/extensions/.local/" in report["zmq"]  # installed as an extension: Blender installed the bundled wheel
+    assert_options_are_the_schemas(report["node_properties"])
 
     run = report["runs"][0]
     assert (run["submitted"], run["stylised"], run["kept"], run["failed"]) == (3, 3, 0, 0), run
@@ -258,3 +260,16 @@ def test_cancel_keeps_finished_frames_and_the_next_run_skips_them(blender: Blend
     stylised = tmp_path / "out" / "stylised"
     assert names(stylised) == [f"{n:04d}.png" for n in range(count)]
     assert not [p for p in stylised.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+def assert_options_are_the_schemas(properties: dict) -> None:
+    """Every option the schema shows in hosts is a node property of its kind, label, default, range and items."""
+    kinds = {int: "INT", float: "FLOAT", bool: "BOOLEAN", str: "ENUM"}
+    for option in HOST_OPTIONS:
+        registered = properties[option.name]
+        assert (registered["type"], registered["name"], registered["default"]) == (kinds[option.kind], option.label, option.default), option.name
+        if option.choices:
+            assert registered["items"] == [choice.value for choice in option.choices]
+        elif option.kind is not bool:
+            assert (registered["min"], registered["max"]) == pytest.approx((option.minimum, option.maximum)), option.name
+    assert set(properties) == {"style_image", "render_pass", "output", *(o.name for o in HOST_OPTIONS)}

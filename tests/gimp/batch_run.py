@@ -75,6 +75,20 @@ report["before"] = dump(image, "before")
 procedure = Gimp.get_pdb().lookup_procedure("plug-in-styleswap")
 report["image_types"] = procedure.get_image_types()  # what the menu entry is offered for
 config = procedure.create_config()
+
+
+def argument(spec):
+    """What the procedure registered for one argument: its GObject type, default, range or choices."""
+    entry = {"type": spec.value_type.name, "default": config.get_property(spec.name)}
+    for bound in ("minimum", "maximum"):
+        if hasattr(spec, bound):
+            entry[bound] = getattr(spec, bound)
+    if entry["type"] == "GimpChoice":
+        entry["choices"] = list(Gimp.param_spec_choice_get_choice(spec).list_nicks())
+    return entry
+
+
+report["arguments"] = {spec.name: argument(spec) for spec in procedure.get_arguments()}
 config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
 config.set_property("image", image)
 config.set_core_object_array("drawables", [target])

@@ -87,6 +87,7 @@ class Outcome:
     output: str  # GIMP's stdout and stderr
     seconds: float
     image_types: str  # the image types the procedure (and so its menu entry) is registered for
+    arguments: dict[str, dict[str, Any]]  # the procedure's arguments: GObject type, default, range, choices
 
 
 class Sandbox:
@@ -157,7 +158,7 @@ class Running:
             raise AssertionError(f"GIMP exited with {self.process.returncode} without a report:\n{output[-4000:]}")
         report = json.loads(report_file.read_text())
         selection = report.get("selection") and self._read(report["selection"], report["canvas"], 1)
-        return Outcome(report["status"], report["error"], self._layers(report["before"]), self._layers(report["after"]), selection, output, seconds, report["image_types"])
+        return Outcome(report["status"], report["error"], self._layers(report["before"]), self._layers(report["after"]), selection, output, seconds, report["image_types"], report["arguments"])
 
     def _layers(self, entries: list[dict[str, Any]]) -> list[Layer]:
         return [

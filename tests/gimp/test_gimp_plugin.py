@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from styleswap_protocol.options import HOST_OPTIONS
 import pytest
 from PIL import Image as PILImage
 
@@ -117,6 +118,7 @@ def test_a_grayscale_image_gets_a_grayscale_stylised_layer(sandbox, daemon, cont
     outcome = sandbox.run("gray", content, STYLE, FAST, daemon.path, grayscale=True)
 
     assert "GRAY*" in outcome.image_types  # offered in the menu, not only to scripts
+    assert_options_are_the_schemas(outcome.arguments)
     assert outcome.status == "success", outcome.error
     new, source = outcome.after
     assert np.array_equal(source.pixels, outcome.before[0].pixels)
@@ -193,3 +195,17 @@ def test_a_silent_daemon_is_a_timeout_error_not_a_hang(sandbox, daemon, large_co
     assert "did not answer in time" in outcome.error and "within 5 s" in outcome.error
     assert_untouched(outcome, large_content)
     wait_until(lambda: daemon_jobs(daemon) == 0, 30, "the daemon ending the abandoned job")
+
+
+def assert_options_are_the_schemas(arguments: dict) -> None:
+    """Every option the schema shows in hosts is a procedure argument of its kind, default, range and choices."""
+    kinds = {int: "gint", float: "gdouble", bool: "gboolean", str: "GimpChoice"}
+    for option in HOST_OPTIONS:
+        registered = arguments[option.name.replace("_", "-")]
+        assert registered["type"] == kinds[option.kind], option.name
+        assert registered["default"] == option.default, option.name
+        if option.choices:
+            assert registered["choices"] == [choice.value for choice in option.choices]
+        elif option.kind is not bool:
+            assert (registered["minimum"], registered["maximum"]) == (option.minimum, option.maximum), option.name
+    assert set(arguments) - {"run-mode", "image", "drawables"} == {"style-file", "timeout", *(o.name.replace("_", "-") for o in HOST_OPTIONS)}
