@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from styleswap.cli.main import _parser
-from styleswap.daemon.params import parse_options
 from styleswap.daemon.errors import RequestError
+from styleswap.daemon.params import parse_options
 from styleswap.engine.encoder import LAYERS, POOLINGS
 from styleswap.engine.stylize import Options
 from styleswap.engine.weights import PROFILES

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from styleswap_protocol.options import HOST_OPTIONS
 import pytest
 import zmq
 from PIL import Image as PILImage
@@ -29,6 +28,7 @@ from styleswap_protocol import (
     read_connection_file,
     write_connection_file,
 )
+from styleswap_protocol.options import HOST_OPTIONS
 
 FRAMES = (1, 2, 3)
 ENGINE_FLAGS = ["--method", "invnet", "--max-size", "64", "--patch-size", "3"]  # what blender_scene.py sets on the node

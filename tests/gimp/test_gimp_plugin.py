@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from styleswap_protocol.options import HOST_OPTIONS
 import pytest
 from PIL import Image as PILImage
 
 from gimp_session import STYLE, Outcome, daemon_jobs, wait_until
+from styleswap_protocol.options import HOST_OPTIONS
 
 FAST = {"method": "invnet", "patch-size": 3, "strength": 1.0, "preserve-color": False, "max-size": 128, "timeout": 60.0}
 FAST_CLI = ["--method", "invnet", "--patch-size", "3", "--strength", "1.0", "--max-size", "128"]
