@@ -17,7 +17,7 @@ import numpy as np
 import zmq
 
 from styleswap_client import Client, wait_until_ready
-from styleswap_protocol import ConnectionInfo, Image, Message, ReplayGuard, decode, encode, sign
+from styleswap_protocol import PROTOCOL_VERSION, ConnectionInfo, Image, Message, ReplayGuard, decode, encode, sign
 
 START_TIMEOUT = 90.0
 REPLY_TIMEOUT = 30.0
@@ -152,7 +152,7 @@ def signed_frames(key: bytes, type: str, descriptors: list[dict], buffers: list[
     """A correctly signed message with hand-written buffer descriptors (which `Image` would refuse)."""
     msg_id = uuid.uuid4().hex
     header = json.dumps(
-        {"protocol": 1, "id": msg_id, "type": type, "session": "raw-peer", "time": time.time(), "parent_id": None, "params": params or {}, "buffers": descriptors}
+        {"protocol": PROTOCOL_VERSION, "id": msg_id, "type": type, "session": "raw-peer", "time": time.time(), "parent_id": None, "params": params or {}, "buffers": descriptors}
     ).encode()
     return msg_id, [sign(key, header, buffers), header, *buffers]
 

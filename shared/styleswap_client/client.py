@@ -147,16 +147,16 @@ class Client:
         """Send a style once and refer to it by the returned id; the same pixels always give the same id."""
         with self._lock:
             params = {"name": name} if name else {}
-            return str(self._request(mt.UPLOAD_STYLE, params, [style]).params["style_id"])
+            return str(self._request(mt.UPLOAD_STYLE, params, [style.as_role("style")]).params["style_id"])
 
     def stylize(self, content: Image, style: Image | str, options: dict[str, Any] | None = None, *, progress: ProgressCallback | None = None, timeout: float | None = None) -> StylizeResult:
         """Stylise one image with a style image or an uploaded style id; options are the engine's (PROTOCOL.md)."""
         params: dict[str, Any] = {"options": dict(options or {})}
-        buffers = [content]
+        buffers = [content.as_role("content")]
         if isinstance(style, str):
             params["style_id"] = style
         else:
-            buffers.append(style)
+            buffers.append(style.as_role("style"))
         with self._lock:
             request = self._send(mt.STYLIZE, params, buffers)
             job_id = self._ack(request, timeout)["job_id"]
@@ -196,7 +196,7 @@ class Client:
             if resume_from is not None:
                 params["resume_from"] = resume_from
             batch = source.take(window)
-            request = self._send(mt.SEQUENCE, {**params, "frames": [n for n, _ in batch], "last": source.exhausted}, [image for _, image in batch])
+            request = self._send(mt.SEQUENCE, {**params, "frames": [n for n, _ in batch], "last": source.exhausted}, [image.as_role("content") for _, image in batch])
             job_id = str(self._ack(request, timeout)["job_id"])
             requests = {request.id}
             outstanding = {n for n, _ in batch}
@@ -211,7 +211,7 @@ class Client:
                     on_frame(frame, msg.buffers[0])
                     if not source.exhausted and len(outstanding) <= window // 2:
                         batch = source.take(window - len(outstanding))
-                        more = self._send(mt.SEQUENCE, {"job_id": job_id, "frames": [n for n, _ in batch], "last": source.exhausted}, [image for _, image in batch])
+                        more = self._send(mt.SEQUENCE, {"job_id": job_id, "frames": [n for n, _ in batch], "last": source.exhausted}, [image.as_role("content") for _, image in batch])
                         requests.add(more.id)
                         outstanding.update(n for n, _ in batch)
         return SequenceResult(job_id, int(msg.params.get("frames", 0)), warnings)

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from .pixels import Image
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2  # 2: buffer descriptors carry a role
 
 
 def new_id() -> str:
@@ -33,6 +33,10 @@ class Message:
     parent_id: str | None = None
     id: str = field(default_factory=new_id)
     time: float = field(default_factory=time.time)
+
+    def with_role(self, role: str) -> tuple[Image, ...]:
+        """The buffers of one role, in the order they were sent."""
+        return tuple(image for image in self.buffers if image.role == role)
 
     def reply(
         self, type: str, params: Mapping[str, Any] | None = None, buffers: Iterable[Image] = ()

@@ -20,3 +20,13 @@ REQUEST_TYPES: Final = frozenset({HELLO, STYLIZE, UPLOAD_STYLE, SEQUENCE, CANCEL
 
 REPLY_TYPES: Final = frozenset({INFO, ACK, PROGRESS, RESULT, FRAME_RESULT, ERROR})
 """Sent by the daemon, always with `parent_id` set to the request they answer."""
+
+BUFFER_ROLES: Final = {
+    HELLO: {},
+    STYLIZE: {"content": (1, 1), "style": (0, 1)},
+    UPLOAD_STYLE: {"style": (1, 1)},
+    SEQUENCE: {"content": (0, None)},
+    CANCEL: {},
+    SHUTDOWN: {},
+}
+"""The buffer roles each request takes, with the (fewest, most) buffers of each; None: any number."""

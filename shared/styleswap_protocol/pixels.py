@@ -19,6 +19,9 @@ DTYPE_SIZES: Final[Mapping[str, int]] = {"u8": 1, "u16": 2, "f32": 4}
 ORDER_TOP_DOWN: Final = "top-down"
 MAX_CHANNELS: Final = 4
 _DESCRIPTOR_KEYS: Final = frozenset({"width", "height", "channels", "dtype", "order"})
+ROLES: Final = ("content", "style")
+"""What a buffer is for in a request: the daemon finds buffers by role, never by position (message_types.BUFFER_ROLES
+says which roles each request takes)."""
 
 
 def _is_int(value: object) -> bool:
@@ -51,9 +54,12 @@ class Image:
     channels: int
     dtype: str
     data: BytesLike = field(repr=False)
+    role: str = ""  # "" in replies; one of ROLES in a request
 
     def __post_init__(self) -> None:
         _check_shape(self.width, self.height, self.channels, self.dtype)
+        if self.role and self.role not in ROLES:
+            raise BadBufferError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         view = memoryview(self.data)
         if not view.c_contiguous:
             raise BadBufferError("pixel data must be C-contiguous")
@@ -70,13 +76,20 @@ class Image:
         return self.width * self.height * self.channels * DTYPE_SIZES[self.dtype]
 
     def to_descriptor(self) -> dict[str, Any]:
-        return {
+        descriptor = {
             "width": self.width,
             "height": self.height,
             "channels": self.channels,
             "dtype": self.dtype,
             "order": ORDER_TOP_DOWN,
         }
+        if self.role:
+            descriptor["role"] = self.role
+        return descriptor
+
+    def as_role(self, role: str) -> Image:
+        """This buffer (its data not copied) under a request role."""
+        return Image(self.width, self.height, self.channels, self.dtype, self.data, role)
 
     @classmethod
     def from_descriptor(cls, descriptor: object, data: BytesLike, *, max_pixels: int) -> Image:
@@ -87,7 +100,7 @@ class Image:
         if not isinstance(descriptor, dict):
             raise BadBufferError(f"descriptor must be a JSON object, got {type(descriptor).__name__}")
         missing = _DESCRIPTOR_KEYS - descriptor.keys()
-        unknown = descriptor.keys() - _DESCRIPTOR_KEYS
+        unknown = descriptor.keys() - _DESCRIPTOR_KEYS - {"role"}
         if missing or unknown:
             raise BadBufferError(f"descriptor keys wrong: missing {sorted(missing)}, unknown {sorted(unknown)}")
         if descriptor["order"] != ORDER_TOP_DOWN:
@@ -96,4 +109,7 @@ class Image:
         _check_shape(width, height, descriptor["channels"], descriptor["dtype"])
         if width * height > max_pixels:
             raise BadBufferError(f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
-        return cls(width, height, descriptor["channels"], descriptor["dtype"], data)
+        role = descriptor.get("role", "")
+        if not isinstance(role, str) or (role and role not in ROLES):
+            raise BadBufferError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        return cls(width, height, descriptor["channels"], descriptor["dtype"], data, role)

@@ -20,7 +20,7 @@ def garbage_frames(key):
 
 
 def truncated_multipart(key):
-    msg = Message("stylize", "raw-peer", {"options": {}}, (to_image(picture(16, 16, 3)), to_image(picture(16, 16, 3, seed=1))))
+    msg = Message("stylize", "raw-peer", {"options": {}}, (to_image(picture(16, 16, 3)).as_role("content"), to_image(picture(16, 16, 3, seed=1)).as_role("style")))
     return None, [bytes(f) for f in encode(msg, key)][:-1]  # signed over both buffers, the last one lost
 
 
@@ -49,7 +49,7 @@ def huge(key):  # 10^10 pixels: refused from the descriptor, before anything is 
 
 
 def bad_header_json(key):
-    header = b'{"protocol": 1, "id": '
+    header = b'{"protocol": 2, "id": '
     return None, [sign(key, header, []), header]
 
 

@@ -101,10 +101,10 @@ def test_a_newcomer_is_served_before_a_busy_clients_backlog(daemon):
     options = {**TINY, "iters": 15}
     try:
         for i in range(4):
-            busy.send(Message("stylize", "busy", {"options": options}, (to_image(picture(32, 32, 3, seed=i)), style)))
+            busy.send(Message("stylize", "busy", {"options": options}, (to_image(picture(32, 32, 3, seed=i)).as_role("content"), style.as_role("style"))))
         while busy.recv().type != "progress":  # the first of its jobs is running
             pass
-        newcomer.send(Message("stylize", "newcomer", {"options": options}, (to_image(picture(32, 32, 3)), style)))
+        newcomer.send(Message("stylize", "newcomer", {"options": options}, (to_image(picture(32, 32, 3)).as_role("content"), style.as_role("style"))))
         poller = zmq.Poller()
         names = {busy.socket: ("busy", busy), newcomer.socket: ("newcomer", newcomer)}
         for socket in names:

@@ -110,7 +110,7 @@ def test_a_stale_connection_file_is_not_a_daemon(tmp_path):
     path = tmp_path / "backend.json"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    path.write_text(json.dumps({"protocol": 1, "transport": "tcp", "ip": "127.0.0.1", "port": 9, "key": "ab" * 32, "signature_scheme": "hmac-sha256", "pid": dead.pid, "version": "0", "started": 0}))
+    path.write_text(json.dumps({"protocol": 2, "transport": "tcp", "ip": "127.0.0.1", "port": 9, "key": "ab" * 32, "signature_scheme": "hmac-sha256", "pid": dead.pid, "version": "0", "started": 0}))
     assert not pid_alive(dead.pid)
     with pytest.raises(DaemonUnavailable) as caught:
         connect(path)

@@ -44,7 +44,7 @@ def test_a_full_queue_says_busy_and_a_long_image_times_out(strict):
     peer = RawPeer(strict.info)
     style = to_image(picture(32, 32, 3))
     try:
-        sent = [peer.send(Message("stylize", "p", {"options": SLOW}, (to_image(picture(64, 64, 3, seed=i)), style))) for i in range(3)]
+        sent = [peer.send(Message("stylize", "p", {"options": SLOW}, (to_image(picture(64, 64, 3, seed=i)).as_role("content"), style.as_role("style")))) for i in range(3)]
         assert peer.reply_to(sent[0].id).type == "ack" and peer.reply_to(sent[1].id).type == "ack"
         busy = peer.reply_to(sent[2].id)
         assert busy.params["code"] == "busy" and busy.params["detail"] == {"jobs": 2, "limit": 2}
@@ -83,7 +83,7 @@ def test_a_sequence_whose_client_vanished_is_dropped_after_the_grace(strict):
     with strict.client() as client:
         style_id = client.upload_style(to_image(picture(32, 32, 3, seed=70)))
     peer = RawPeer(strict.info)
-    request = peer.send(Message("sequence", "p", {"options": TINY, "style_id": style_id, "frames": [0]}, (to_image(picture(16, 16, 3)),)))
+    request = peer.send(Message("sequence", "p", {"options": TINY, "style_id": style_id, "frames": [0]}, (to_image(picture(16, 16, 3)).as_role("content"),)))
     job_id = peer.reply_to(request.id).params["job_id"]
     peer.close()
     deadline = time.monotonic() + 15

@@ -17,7 +17,7 @@ from styleswap_protocol import Message
 
 def test_hello_describes_the_daemon(daemon, client):
     info = client.hello()
-    assert info["protocol"] == 1 and info["pid"] == daemon.process.pid
+    assert info["protocol"] == 2 and info["pid"] == daemon.process.pid
     assert info["daemon_version"] == daemon.info.version
     engine = info["engine"]
     assert engine["device"] == "cpu" and engine["state"] in ("idle", "busy", "error")
@@ -101,10 +101,15 @@ def test_image_too_small_for_the_engine_is_refused_before_queueing(client):
 def test_wrong_buffer_count_and_unknown_type(daemon):
     peer = RawPeer(daemon.info)
     try:
-        reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (to_image(picture(16, 16, 3)),))).id)
-        assert reply.type == "error" and reply.params["code"] == "bad_params" and "takes 2 image buffer(s)" in reply.params["message"]
-        reply = peer.reply_to(peer.send(Message("shutdown", "s", {}, (to_image(picture(16, 16, 3)),))).id)  # refused, so the daemon goes on
-        assert reply.params["code"] == "bad_params" and "shutdown takes 0 image buffer(s)" in reply.params["message"]
+        content, style = to_image(picture(16, 16, 3)).as_role("content"), to_image(picture(16, 16, 3)).as_role("style")
+        reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (content,))).id)
+        assert reply.type == "error" and reply.params["code"] == "bad_params" and "style buffer or as a style_id, not neither" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (content, content, style))).id)
+        assert reply.params["code"] == "bad_params" and "stylize takes 1 content buffer(s); got 2" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("stylize", "s", {"options": {}}, (to_image(picture(16, 16, 3)), style))).id)  # by role, never by position
+        assert reply.params["code"] == "bad_params" and "got buffers with role (none)" in reply.params["message"]
+        reply = peer.reply_to(peer.send(Message("shutdown", "s", {}, (content,))).id)  # refused, so the daemon goes on
+        assert reply.params["code"] == "bad_params" and "shutdown takes no buffers; got buffers with role content" in reply.params["message"]
         reply = peer.reply_to(peer.send(Message("render", "s")).id)
         assert reply.params["code"] == "unknown_type" and "'render'" in reply.params["message"]
         reply = peer.reply_to(peer.send(Message("info", "s")).id)  # a reply type is not a request

@@ -48,7 +48,7 @@ def test_new_sequence_needs_options_and_a_known_style(client, style_id):
 
 def test_resume_after_the_connection_is_lost(daemon, style_id):
     first = RawPeer(daemon.info)
-    request = Message("sequence", "s1", {"options": TINY, "style_id": style_id, "frames": [0, 1, 2, 3]}, tuple(image for _, image in frames(range(4))))
+    request = Message("sequence", "s1", {"options": TINY, "style_id": style_id, "frames": [0, 1, 2, 3]}, tuple(image.as_role("content") for _, image in frames(range(4))))
     first.send(request)
     job_id = None
     got_first = []

@@ -75,7 +75,7 @@ def test_wire_layout_is_signature_header_buffers(key, guard):
     assert len(frames) == 3
     assert len(frames[0]) == 64 and bytes(frames[0]).decode("ascii").isalnum()
     head = json.loads(frames[1])
-    assert head["protocol"] == PROTOCOL_VERSION == 1
+    assert head["protocol"] == PROTOCOL_VERSION == 2
     assert head["buffers"] == [image.to_descriptor()]
     assert frames[2] is image.data  # handed to zmq as-is, not copied
 
@@ -171,8 +171,8 @@ def test_header_missing_field(key):
 
 
 def test_unknown_version(key):
-    with pytest.raises(UnsupportedVersionError, match="protocol 2"):
-        decode(signed(key, header(protocol=2)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+    with pytest.raises(UnsupportedVersionError, match="protocol 3"):
+        decode(signed(key, header(protocol=3)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
 
 
 def test_replayed_id(key, guard):

@@ -81,7 +81,7 @@ def test_corrupt_file_gives_clear_error(tmp_path, content, problem):
         ({"port": 70000}, "out of range"),
         ({"key": "zz"}, "not hex"),
         ({"key": ""}, "'key' is empty"),
-        ({"protocol": 2}, "protocol 2"),
+        ({"protocol": 3}, "protocol 3"),
         ({"signature_scheme": "hmac-md5"}, "signature scheme"),
         ({"transport": "ipc"}, "transport"),
         ({"pid": True}, "'pid' has the wrong type"),

@@ -271,7 +271,7 @@ class Daemon:
 
     def _hello(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"client"})
-        _expect_buffers(msg, 0, "it carries none")
+        _buffers(msg)
         client = optional(msg.params, "client", str)
         log.debug("hello from %s", client or "an unnamed client")
         return msg.reply(mt.INFO, self.describe())
@@ -279,30 +279,31 @@ class Daemon:
     def _upload_style(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"name"})
         optional(msg.params, "name", str)
-        _expect_buffers(msg, 1, "the style image")
-        style_id, _ = self._store_style(msg.buffers[0])
+        [style] = _buffers(msg)["style"]
+        style_id, _ = self._store_style(style)
         return msg.reply(mt.ACK, {"style_id": style_id})
 
     def _stylize(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"options", "style_id"})
         options = parse_options(msg.params.get("options", {}))
         style_id = optional(msg.params, "style_id", str)
+        given = _buffers(msg)
+        [content] = given["content"]
+        if (style_id is None) == (not given["style"]):
+            raise bad(f"stylize takes the style either as a style buffer or as a style_id, not {'both' if style_id else 'neither'}")
+        check_content(content, options)
         if style_id is None:
-            _expect_buffers(msg, 2, "the content and the style image (or give a style_id)")
-        else:
-            _expect_buffers(msg, 1, "the content image (the style comes from style_id)")
-        check_content(msg.buffers[0], options)
-        if style_id is None:
-            style_id, style = self._store_style(msg.buffers[1])
+            style_id, style = self._store_style(given["style"][0])
         else:
             style = self._lookup_style(style_id)
-        job = self.jobs.submit_stylize(identity, msg, options, style_id, style, msg.buffers[0])
+        job = self.jobs.submit_stylize(identity, msg, options, style_id, style, content)
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _sequence(self, identity: bytes, msg: Message) -> Message:
         params = msg.params
         check_keys(params, {"job_id", "options", "style_id", "frames", "last", "resume_from"})
-        frames = parse_frames(params.get("frames", []), len(msg.buffers))
+        contents = _buffers(msg)["content"]
+        frames = parse_frames(params.get("frames", []), len(contents))
         last = bool(optional(params, "last", bool))
         resume_from = optional(params, "resume_from", int)
         job_id = optional(params, "job_id", str)
@@ -310,11 +311,11 @@ class Daemon:
             options = parse_options(required(params, "options", dict))
             style_id = required(params, "style_id", str)
             style = self._lookup_style(style_id)
-            for image in msg.buffers:
+            for image in contents:
                 check_content(image, options)
             job = self.jobs.create_sequence(identity, msg, options, style_id, style)
             try:
-                self.jobs.add_frames(job, frames, msg.buffers, last, resume_from)
+                self.jobs.add_frames(job, frames, contents, last, resume_from)
             except RequestError:
                 self.jobs.discard(job)
                 raise
@@ -322,20 +323,20 @@ class Daemon:
             if "options" in params or "style_id" in params:
                 raise bad("options and style_id are fixed when a sequence is created; send only job_id and frames")
             job = self.jobs.attach_sequence(job_id, identity, msg)
-            for image in msg.buffers:
+            for image in contents:
                 check_content(image, job.options)
-            self.jobs.add_frames(job, frames, msg.buffers, last, resume_from)
+            self.jobs.add_frames(job, frames, contents, last, resume_from)
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _cancel(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, {"job_id"})
-        _expect_buffers(msg, 0, "it carries none")
+        _buffers(msg)
         job = self.jobs.cancel(required(msg.params, "job_id", str))
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _shutdown(self, identity: bytes, msg: Message) -> Message:
         check_keys(msg.params, ())
-        _expect_buffers(msg, 0, "it carries none")
+        _buffers(msg)
         log.info("shutdown requested by a client")
         self.stop()
         return msg.reply(mt.ACK)
@@ -358,9 +359,19 @@ class Daemon:
         return pixels
 
 
-def _expect_buffers(msg: Message, count: int, what: str) -> None:
-    if len(msg.buffers) != count:
-        raise bad(f"{msg.type} takes {count} image buffer(s), {what}; got {len(msg.buffers)}")
+def _buffers(msg: Message) -> dict[str, tuple[Image, ...]]:
+    """The request's buffers by role, refused unless each role the request takes comes as often as it may and
+    no other role (or an unnamed buffer) comes at all."""
+    takes = mt.BUFFER_ROLES[msg.type]
+    if stray := sorted({image.role or "(none)" for image in msg.buffers} - set(takes)):
+        roles = ", ".join(takes) or "no buffers"
+        raise bad(f"{msg.type} takes {roles}; got buffers with role {', '.join(stray)}")
+    found = {role: msg.with_role(role) for role in takes}
+    for role, (fewest, most) in takes.items():
+        if len(found[role]) < fewest or most is not None and len(found[role]) > most:
+            wanted = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+            raise bad(f"{msg.type} takes {wanted} {role} buffer(s); got {len(found[role])}")
+    return found
 
 
 def _rss_bytes() -> int | None:
