@@ -149,14 +149,19 @@ class Client:
             params = {"name": name} if name else {}
             return str(self._request(mt.UPLOAD_STYLE, params, [style.as_role("style")]).params["style_id"])
 
-    def stylize(self, content: Image, style: Image | str, options: dict[str, Any] | None = None, *, progress: ProgressCallback | None = None, timeout: float | None = None) -> StylizeResult:
-        """Stylise one image with a style image or an uploaded style id; options are the engine's (PROTOCOL.md)."""
+    def stylize(
+        self, content: Image, style: Image | str, options: dict[str, Any] | None = None, *, mask: Image | None = None, progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> StylizeResult:
+        """Stylise one image with a style image or an uploaded style id; options are the stylise options (PROTOCOL.md).
+        A `mask` (one channel of the content's size) limits the stylisation to where it is non-zero, soft in between."""
         params: dict[str, Any] = {"options": dict(options or {})}
         buffers = [content.as_role("content")]
         if isinstance(style, str):
             params["style_id"] = style
         else:
             buffers.append(style.as_role("style"))
+        if mask is not None:
+            buffers.append(mask.as_role("mask"))
         with self._lock:
             request = self._send(mt.STYLIZE, params, buffers)
             job_id = self._ack(request, timeout)["job_id"]

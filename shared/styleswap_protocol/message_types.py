@@ -23,7 +23,7 @@ REPLY_TYPES: Final = frozenset({INFO, ACK, PROGRESS, RESULT, FRAME_RESULT, ERROR
 
 BUFFER_ROLES: Final = {
     HELLO: {},
-    STYLIZE: {"content": (1, 1), "style": (0, 1)},
+    STYLIZE: {"content": (1, 1), "style": (0, 1), "mask": (0, 1)},
     UPLOAD_STYLE: {"style": (1, 1)},
     SEQUENCE: {"content": (0, None)},
     CANCEL: {},

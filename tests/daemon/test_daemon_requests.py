@@ -176,3 +176,15 @@ def test_the_style_cache_counts_the_clusters_fast_matching_adds(client):
     dim, int8 = 256 * 9, int8_available()
     centres, rest = divmod(extra - 2 * 36 * 8 - int8 * 36 * (dim + 4), dim * 4 + int8 * (dim + 4))
     assert rest == 0 and 1 <= centres <= 12  # at most 2·√36 clusters
+
+
+def test_a_mask_buffer_limits_the_stylisation_to_where_it_is_set(client):
+    content, style = picture(48, 40, 3), to_image(picture(32, 32, 3, seed=1))
+    half = np.zeros((40, 48, 1), np.uint8)
+    half[:, 24:] = 255
+    result = to_array(client.stylize(to_image(content), style, TINY, mask=to_image(half)).image)
+    assert np.array_equal(result[:, :24], content[:, :24])  # unmasked: the content bit for bit
+    assert np.abs(result[:, 24:].astype(int) - content[:, 24:]).mean() > 5
+    with pytest.raises(DaemonError) as caught:
+        client.stylize(to_image(content), style, TINY, mask=to_image(half[:20]))
+    assert caught.value.code == "bad_params" and "one channel of the content's size (48x40)" in caught.value.message

@@ -20,6 +20,7 @@ from styleswap.engine.devices import DEVICES, PRECISIONS, pick_device
 from styleswap.engine.encoder import load_encoder
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import SUFFIXES, Picture, load_image, save_image
+from styleswap.engine.mask import mask_from_picture
 from styleswap.engine.stylize import MATCHES, METHODS, Engine, Options
 from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
 from styleswap.tools import bench, calibrate, evaluate
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
+    run.add_argument("--mask", help="stylise only where this image is white (soft where gray), the rest stays as it is; the content's size")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -161,11 +163,12 @@ def _stylize(args: argparse.Namespace) -> int:
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
+    mask = mask_from_picture(load_image(args.mask)) if args.mask else None
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
         try:
-            result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet))
+            result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet), mask)
             _save(result.picture, target)
         except StyleSwapError as exc:
             if not batch:

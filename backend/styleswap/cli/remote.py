@@ -9,12 +9,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from styleswap.daemon.wire import image_to_picture, picture_to_image
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
 from styleswap.engine.stylize import Options, Result
 from styleswap.engine.stylize import Progress as ProgressCallback
 from styleswap_client import DaemonError, Progress, connect
+from styleswap_protocol import Image
 
 
 @contextmanager
@@ -42,7 +45,7 @@ class DaemonEngine:
         with _user_errors():
             return self._client.upload_style(picture_to_image(style))
 
-    def stylize(self, content: Picture, style: str, options: Options, progress: ProgressCallback | None = None) -> Result:
+    def stylize(self, content: Picture, style: str, options: Options, progress: ProgressCallback | None = None, mask: np.ndarray | None = None) -> Result:
         def relay(event: Progress) -> None:
             if progress is not None:
                 progress(event.stage, event.stage_fraction)
@@ -52,7 +55,7 @@ class DaemonEngine:
         with _user_errors():
             while True:
                 try:
-                    reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), progress=relay)
+                    reply = self._client.stylize(picture_to_image(content), style, dataclasses.asdict(options), mask=_mask_image(mask), progress=relay)
                     break
                 except DaemonError as exc:
                     if exc.code != "busy":  # a full queue empties: wait for a place, as a batch would want
@@ -65,6 +68,7 @@ class DaemonEngine:
             print(f"styleswap: warning: {warning}", file=sys.stderr)
         summary = dict(reply.summary)
         summary["working_size"] = tuple(summary["working_size"])
+        summary["region"] = tuple(summary["region"]) if summary.get("region") else None
         return Result(picture=image_to_picture(reply.image), **summary)
 
     def _check_size(self, picture: Picture) -> None:
@@ -76,3 +80,11 @@ class DaemonEngine:
                 f"the image is {width}x{height} ({width * height / 1e6:.3g} megapixels), more than the daemon takes ({limit / 1e6:.3g}): "
                 f"start it with --max-pixels {width * height} or more, or run without --daemon"
             )
+
+
+def _mask_image(mask: np.ndarray | None) -> Image | None:
+    """A float mask as the one-channel f32 buffer the protocol carries (values kept as they are)."""
+    if mask is None:
+        return None
+    values = np.ascontiguousarray(mask, dtype="<f4")
+    return Image(values.shape[1], values.shape[0], 1, "f32", memoryview(values).cast("B"))

@@ -66,6 +66,7 @@ class Task:
     job: Job
     content: Image
     frame: int | None = None
+    mask: Image | None = None  # one channel of the content's size: where to stylise
     deadline: float = float("inf")
 
 
@@ -83,11 +84,11 @@ class Jobs:
 
     # -- server side ---------------------------------------------------------------------------
 
-    def submit_stylize(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray, content: Image) -> Job:
+    def submit_stylize(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray, content: Image, mask: Image | None = None) -> Job:
         with self._lock:
             self._admit()
             job = self._new(STYLIZE, identity, request, options, style_id, style)
-            self._enqueue(Task(job, content))
+            self._enqueue(Task(job, content, mask=mask))
             return job
 
     def create_sequence(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray) -> Job:

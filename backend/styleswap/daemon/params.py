@@ -59,6 +59,12 @@ def check_content(image: Image, options: Options) -> None:
         raise bad(str(exc)) from None
 
 
+def check_mask(mask: Image, content: Image) -> None:
+    """A mask is one channel of the content's size; its values are checked as they are read (wire.image_to_mask)."""
+    if mask.channels != 1 or (mask.width, mask.height) != (content.width, content.height):
+        raise bad(f"the mask must be one channel of the content's size ({content.width}x{content.height}), not {mask.channels} channel(s) of {mask.width}x{mask.height}")
+
+
 def parse_frames(raw: object, buffers: int) -> list[int]:
     if not isinstance(raw, list) or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in raw):
         raise bad(f"'frames' must be a list of frame numbers >= 0, got {raw!r}")

@@ -49,7 +49,7 @@ from .config import DaemonConfig
 from .errors import ENGINE_FAILED, UNKNOWN_STYLE, UNKNOWN_TYPE, RequestError
 from .jobs import Jobs
 from .outbox import Outbox
-from .params import bad, check_content, check_keys, optional, parse_frames, parse_options, required
+from .params import bad, check_content, check_keys, check_mask, optional, parse_frames, parse_options, required
 from .style_cache import ByteLRU, style_id_of
 from .worker import Worker
 
@@ -292,11 +292,14 @@ class Daemon:
         if (style_id is None) == (not given["style"]):
             raise bad(f"stylize takes the style either as a style buffer or as a style_id, not {'both' if style_id else 'neither'}")
         check_content(content, options)
+        mask = given["mask"][0] if given["mask"] else None
+        if mask is not None:
+            check_mask(mask, content)
         if style_id is None:
             style_id, style = self._store_style(given["style"][0])
         else:
             style = self._lookup_style(style_id)
-        job = self.jobs.submit_stylize(identity, msg, options, style_id, style, content)
+        job = self.jobs.submit_stylize(identity, msg, options, style_id, style, content, mask)
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _sequence(self, identity: bytes, msg: Message) -> Message:

@@ -43,6 +43,15 @@ def array_to_image(pixels: np.ndarray, dtype: str) -> Image:
     return Image(width, height, channels, dtype, memoryview(out))
 
 
+def image_to_mask(image: Image) -> np.ndarray:
+    """A one-channel buffer as a float (H, W) mask in [0, 1]; f32 values are taken as they are (the engine refuses
+    NaN and values outside [0, 1] with a message, rather than guessing)."""
+    values = np.frombuffer(image.data, dtype=_NUMPY_DTYPES[image.dtype]).reshape(image.height, image.width)
+    if image.dtype == "f32":
+        return values.astype(np.float32)
+    return values.astype(np.float32) / np.float32(np.iinfo(values.dtype).max)
+
+
 def image_to_picture(image: Image) -> Picture:
     return Picture.from_array(_pixels(image))  # converts to float: no copy of the buffer needed first
 

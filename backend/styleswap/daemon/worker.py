@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from styleswap.daemon.wire import image_to_picture, picture_to_image
+from styleswap.daemon.wire import image_to_mask, image_to_picture, picture_to_image
 from styleswap.engine.devices import default_memory_budget
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
@@ -163,7 +163,8 @@ class Worker(threading.Thread):
     def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
         engine = self._engine(device)
         key, patches = self._style(engine, task.job, options)
-        result = engine.stylize(picture, patches, options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        mask = None if task.mask is None else image_to_mask(task.mask)
+        result = engine.stylize(picture, patches, options, lambda stage, fraction: self._jobs.progress(task, stage, fraction), mask)
         self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
         self._note_encoder(engine, options)
         if options.method != "optim":

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, make_dataclass, replace
 from functools import partial
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -20,6 +21,7 @@ from styleswap.engine.images import Picture
 from styleswap.engine.int8_encoder import Int8Encoder, load_scales
 from styleswap.engine.int8_inverse import Int8InverseNet, load_ranges
 from styleswap.engine.invnet import InverseNet, load_inverse
+from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
 from styleswap.engine.optimize import invert_by_optimisation
 from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
@@ -77,6 +79,7 @@ class Result:
     working_size: tuple[int, int]
     device: str
     timings: dict[str, float] = field(default_factory=dict)
+    region: tuple[int, int, int, int] | None = None  # with a mask: (x, y, width, height) of the part stylised
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "picture"}
@@ -233,7 +236,11 @@ class Engine:
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
         return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
-    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
+    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None, mask: np.ndarray | None = None) -> Result:
+        """Stylise `content`; with a `mask` (float (H, W) in [0, 1]), only the region around what it covers, laid
+        over the content by it (see `styleswap.engine.mask`)."""
+        if mask is not None:
+            return _stylize_masked(self, content, style, options, progress, check_mask(mask, content.size))
         options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
@@ -260,6 +267,14 @@ class Engine:
             device=str(self.device),
             timings=timings,
         )
+
+
+def _stylize_masked(engine: Engine, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None, mask: np.ndarray) -> Result:
+    box = region(mask)
+    if box is None:  # nothing to stylise: the content as it came, not resampled
+        return Result(Picture(content.rgb, content.alpha, content.bit_depth), None, None, (0, 0), str(engine.device), {"total": 0.0}, region=None)
+    inner = engine.stylize(crop(content, box), style, options, progress)
+    return replace(inner, picture=blend(content, inner.picture, mask, box), region=box)
 
 
 def _check_patch_bank(features: torch.Tensor, patch_size: int, stride: int, device: torch.device) -> None:
