@@ -7,6 +7,7 @@ in smaller chunks, then (from a GPU) the image runs on the CPU, and the reply ca
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import threading
@@ -55,7 +56,9 @@ def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, op
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
             if not is_out_of_memory(exc):
                 raise
-            failure = exc
+            # its traceback holds the failed try's frames, and with them its tensors: kept, they would stay
+            # allocated through the smaller tries, which then run out of memory too
+            failure = exc.with_traceback(None)
         _release_memory(device)
         warnings.append(f"out of memory on {device} with a {budget / 2**20:g} MB matching budget")
         log.warning(warnings[-1])
@@ -67,8 +70,12 @@ def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, op
 
 
 def _release_memory(device: str) -> None:
+    """Hand the failed try's cached blocks back, so the next try and other processes can have them."""
+    gc.collect()  # tensors that only a reference cycle of the failed try still holds
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+    elif device.startswith("mps"):
+        torch.mps.empty_cache()
 
 
 def _json_safe(value: Any) -> Any:
