@@ -37,10 +37,12 @@ _SMALLER_TRIES = 2
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    """The allocators' errors, and cuBLAS's and cuDNN's when a full card leaves no room for their handles or
+    workspaces (they allocate outside torch's allocator and say CUBLAS_STATUS_ALLOC_FAILED instead)."""
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text or "status_alloc_failed" in text)
 
 
 def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, options: Options) -> tuple[Result, list[str]]:
