@@ -149,6 +149,7 @@ class Worker(threading.Thread):
     def _note_model(self, name: str) -> None:
         if name not in self.models:
             self.models = tuple(sorted({*self.models, name}))
+            log.info("loaded %s", name)  # once per model and device: a later load means a model was not kept
 
     def _run(self, task: Task) -> None:
         if not self._jobs.begin(task):
