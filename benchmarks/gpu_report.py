@@ -81,7 +81,12 @@ def targets(benches: dict[str, dict | None], frame_8k: dict | None, dry_run: boo
 def markdown(report: dict, work: Path) -> str:
     card = report["gpu"]["name"] if report.get("gpu") else "no CUDA card"
     title = "GPU check (dry run: tiny sizes on the CPU; no GPU figures)" if report["dry_run"] else f"GPU check on {card}"
-    lines = [f"# {title}", "", f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(report['started']))}, {report['seconds']:.0f} s of a {report['budget_seconds']} s budget; install: {report['install']}; python: {report['python']}", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(report['started']))}, {report['seconds']:.0f} s of a {report['budget_seconds']} s budget; install: {report['install']}; python: {report['python']}",
+        "",
+    ]
     if report.get("nvidia_smi"):
         lines += [f"nvidia-smi: {report['nvidia_smi']}", ""]
     lines += ["| step | status | seconds | budget s |", "|---|---|---|---|"]
@@ -96,17 +101,28 @@ def markdown(report: dict, work: Path) -> str:
     if tests is None:
         lines.append("no results (the step did not run or did not finish)")
     else:
-        lines.append(f"{tests['collected']} collected: {tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, {tests['skipped']} skipped")
+        lines.append(
+            f"{tests['collected']} collected: {tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, {tests['skipped']} skipped"
+        )
         lines += [f"- FAILED {f['test']}: {f['message'].splitlines()[0] if f['message'] else ''}" for f in tests["failures"]]
         lines += [f"- skipped ({count}): {reason}" for reason, count in tests["skip_reasons"].items()]
-    for step, heading in (("bench_1080", "styleswap bench, {}"), ("bench_2160", "styleswap bench, {}"), ("frame_8k", "{} end to end (benchmarks/high_resolution.py)")):
+    for step, heading in (
+        ("bench_1080", "styleswap bench, {}"),
+        ("bench_2160", "styleswap bench, {}"),
+        ("frame_8k", "{} end to end (benchmarks/high_resolution.py)"),
+    ):
         ran = report["frame_8k"] if step == "frame_8k" else report["bench"][step]
         if step == "frame_8k":
             heading = heading.format("x".join(map(str, ran["frames"][0]["size"])) if ran and ran["frames"] else "7680x4320")
         else:
             heading = heading.format(ran["sizes"][0]["size"] if ran and ran["sizes"] else BENCHES[step])
         out = work / f"{step}.out"
-        lines += ["", f"## {heading}", "", out.read_text().strip() if out.is_file() and out.stat().st_size else "no output (the step did not run or failed: see gpu_check.log)"]
+        lines += [
+            "",
+            f"## {heading}",
+            "",
+            out.read_text().strip() if out.is_file() and out.stat().st_size else "no output (the step did not run or failed: see gpu_check.log)",
+        ]
     return "\n".join(lines) + "\n"
 
 

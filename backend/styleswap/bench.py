@@ -122,7 +122,15 @@ def _rgb8(picture: Picture) -> np.ndarray:
 
 
 def run_size(
-    engine: Engine, content: Picture, style: Picture, size: Size, iters: int, repeat: int, style_size: int | None = None, peer: bool = True, compare: Engine | None = None
+    engine: Engine,
+    content: Picture,
+    style: Picture,
+    size: Size,
+    iters: int,
+    repeat: int,
+    style_size: int | None = None,
+    peer: bool = True,
+    compare: Engine | None = None,
 ) -> dict:
     """Every stage at one size; ``style_size`` defaults to the content's longest side, ``compare`` is an engine of
     another precision whose end-to-end time and swap objective are set beside this one's."""

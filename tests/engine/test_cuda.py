@@ -196,7 +196,9 @@ def test_tiled_equals_whole_on_the_gpu(pair, models, precision, mean, moved):
     tf32 = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = False  # TF32 rounds to 10 bits: float32 is meant here
     try:
-        tiled, whole = (engine.stylize(content, style, Options(max_size=1280, style_size=512, memory_budget=budget)).picture.rgb for budget in (32 * MB, 64 * GIB))
+        tiled, whole = (
+            engine.stylize(content, style, Options(max_size=1280, style_size=512, memory_budget=budget)).picture.rgb for budget in (32 * MB, 64 * GIB)
+        )
     finally:
         torch.backends.cudnn.allow_tf32 = tf32
     difference = np.abs(tiled - whole)
