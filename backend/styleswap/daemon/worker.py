@@ -7,6 +7,7 @@ in smaller chunks, then (from a GPU) the image runs on the CPU, and the reply ca
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import threading
@@ -36,10 +37,12 @@ _SMALLER_TRIES = 2
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    """The allocators' errors, and cuBLAS's and cuDNN's when a full card leaves no room for their handles or
+    workspaces (they allocate outside torch's allocator and say CUBLAS_STATUS_ALLOC_FAILED instead)."""
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text or "status_alloc_failed" in text)
 
 
 def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, options: Options) -> tuple[Result, list[str]]:
@@ -55,7 +58,9 @@ def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, op
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
             if not is_out_of_memory(exc):
                 raise
-            failure = exc
+            # its traceback holds the failed try's frames, and with them its tensors: kept, they would stay
+            # allocated through the smaller tries, which then run out of memory too
+            failure = exc.with_traceback(None)
         _release_memory(device)
         warnings.append(f"out of memory on {device} with a {budget / 2**20:g} MB matching budget")
         log.warning(warnings[-1])
@@ -67,8 +72,12 @@ def stylize_with_fallback(run: Callable[[str, Options], Result], device: str, op
 
 
 def _release_memory(device: str) -> None:
+    """Hand the failed try's cached blocks back, so the next try and other processes can have them."""
+    gc.collect()  # tensors that only a reference cycle of the failed try still holds
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+    elif device.startswith("mps"):
+        torch.mps.empty_cache()
 
 
 def _json_safe(value: Any) -> Any:
@@ -140,6 +149,7 @@ class Worker(threading.Thread):
     def _note_model(self, name: str) -> None:
         if name not in self.models:
             self.models = tuple(sorted({*self.models, name}))
+            log.info("loaded %s", name)  # once per model and device: a later load means a model was not kept
 
     def _run(self, task: Task) -> None:
         if not self._jobs.begin(task):

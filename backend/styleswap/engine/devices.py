@@ -59,10 +59,17 @@ def _cpu_has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
 
 
-def elapsed(since: float, device: torch.device) -> float:
-    """Seconds since ``since`` (a perf_counter reading), after the device's queued work has finished."""
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on an accelerator: CUDA and MPS kernels run after the call that launched them returns."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def elapsed(since: float, device: torch.device) -> float:
+    """Seconds since ``since`` (a perf_counter reading), after the device's queued work has finished."""
+    synchronize(device)
     return time.perf_counter() - since
 
 

