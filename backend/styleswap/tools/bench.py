@@ -138,7 +138,7 @@ def run_size(
         content = frame(content, *size)
     side = _long_side(size)
     style_size = style_size or side
-    options = Options(max_size=side, style_size=style_size, iters=iters)
+    options = Options(max_size=side, style_size=style_size, iters=max(1, iters))  # 0: the optimisation is not timed
     dev = engine.device
     rgb, _ = engine.working_image(content, side, options)
     style_rgb, _ = engine.working_image(style, style_size, options)
