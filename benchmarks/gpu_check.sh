@@ -118,11 +118,13 @@ install_readme() { python3 -m venv .venv && .venv/bin/pip install --retries 1 --
 
 install_offline() {
     # python3's own torch; the project from the source tree; what that environment lacks from --wheels
-    if [[ -n $WHEELS ]]; then
+    if [[ -n $WHEELS ]] && compgen -G "$WHEELS/*.whl" >/dev/null; then
         python3 -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" "$WHEELS"/*.whl || return 1
     fi
     python3 -c 'import torch, zmq, png, platformdirs, safetensors, PIL, tqdm, pytest, styleswap.cli; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 }
+export -f install_readme install_offline # run by `timeout bash -c` in step
+export WORK WHEELS
 
 trap 'report; exit $?' EXIT
 trap 'exit 130' INT TERM
@@ -137,14 +139,14 @@ elif [[ -n $PY ]]; then
     DEVICE=cuda
 else
     DEVICE=cuda
-    if step install "$B_INSTALL" install_readme; then
+    if step install "$B_INSTALL" bash -c install_readme; then
         PY=$REPO/.venv/bin/python
         INSTALL="README: pip install -e '.[test]'"
     else
         export PYTHONPATH=$REPO/backend:$REPO/shared:$WORK/site${PYTHONPATH:+:$PYTHONPATH}
         PY=python3
         INSTALL="offline: python3's environment, the source tree${WHEELS:+ and wheels from $WHEELS}"
-        step install_offline "$B_OFFLINE" install_offline
+        step install_offline "$B_OFFLINE" bash -c install_offline
     fi
 fi
 if ((!DRY)); then
