@@ -51,6 +51,7 @@ while (($#)); do
     shift
 done
 OUTDIR=${OUTDIR:-$PWD/gpu_check_out}
+[[ $PY == */* ]] && PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY") # a path from here stays right in $REPO
 # seconds for the whole run and for each step: within 8 minutes on a GPU; on a CPU (the dry run) only a bound on
 # a machine gone wrong, since a busy CI machine may take minutes for the tiny sizes
 if ((DRY)); then
