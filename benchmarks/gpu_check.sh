@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU check: proves StyleSwap's CUDA path in one run of under 8 minutes on an H100-class card.
 #
-#   benchmarks/gpu_check.sh [--dry-run] [--python PY] [--out DIR] [--wheels DIR] [--budget SECONDS]
+#   benchmarks/gpu_check.sh [--dry-run] [--python PY] [--out DIR] [--wheels DIR] [--offline] [--budget SECONDS]
 #
 # From a fresh checkout on a CUDA machine it
 #   1. installs with the README's test command: python3 -m venv .venv && .venv/bin/pip install -e '.[test]'.
 #      Where that fails (no internet) it uses python3's own environment, which must hold a CUDA torch, with
 #      backend/ and shared/ on PYTHONPATH and the wheels of --wheels DIR (what that environment lacks) beside them;
+#      --offline goes there at once, where no internet is known (an unreachable index can take minutes to fail);
 #   2. runs the tests marked cuda (tests/engine/test_cuda.py, tests/daemon/test_daemon_cuda.py);
 #   3. runs `styleswap bench` on a 1920x1080 and a 3840x2160 frame with a 512 px style, in float16 against
 #      float32: encoding, exact and fast matching, the inverse network, end to end with a cached style;
@@ -33,17 +34,19 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DRY=0
+OFFLINE=0
 PY=""
 OUTDIR=${OUT:-}
 WHEELS=""
 BUDGET=""
-usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 while (($#)); do
     case $1 in
         --dry-run) DRY=1 ;;
         --python) PY=$2; shift ;;
         --out) OUTDIR=$2; shift ;;
         --wheels) WHEELS=$(cd "$2" && pwd) || exit 2; shift ;;
+        --offline) OFFLINE=1 ;;
         --budget) BUDGET=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -51,6 +54,7 @@ while (($#)); do
     shift
 done
 OUTDIR=${OUTDIR:-$PWD/gpu_check_out}
+[[ $PY == */* ]] && PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY") # a path from here stays right in $REPO
 # seconds for the whole run and for each step: within 8 minutes on a GPU; on a CPU (the dry run) only a bound on
 # a machine gone wrong, since a busy CI machine may take minutes for the tiny sizes
 if ((DRY)); then
@@ -118,11 +122,13 @@ install_readme() { python3 -m venv .venv && .venv/bin/pip install --retries 1 --
 
 install_offline() {
     # python3's own torch; the project from the source tree; what that environment lacks from --wheels
-    if [[ -n $WHEELS ]]; then
+    if [[ -n $WHEELS ]] && compgen -G "$WHEELS/*.whl" >/dev/null; then
         python3 -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" "$WHEELS"/*.whl || return 1
     fi
     python3 -c 'import torch, zmq, png, platformdirs, safetensors, PIL, tqdm, pytest, styleswap.cli; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 }
+export -f install_readme install_offline # run by `timeout bash -c` in step
+export WORK WHEELS
 
 trap 'report; exit $?' EXIT
 trap 'exit 130' INT TERM
@@ -137,14 +143,14 @@ elif [[ -n $PY ]]; then
     DEVICE=cuda
 else
     DEVICE=cuda
-    if step install "$B_INSTALL" install_readme; then
+    if ((!OFFLINE)) && step install "$B_INSTALL" bash -c install_readme; then
         PY=$REPO/.venv/bin/python
         INSTALL="README: pip install -e '.[test]'"
     else
         export PYTHONPATH=$REPO/backend:$REPO/shared:$WORK/site${PYTHONPATH:+:$PYTHONPATH}
         PY=python3
         INSTALL="offline: python3's environment, the source tree${WHEELS:+ and wheels from $WHEELS}"
-        step install_offline "$B_OFFLINE" install_offline
+        step install_offline "$B_OFFLINE" bash -c install_offline
     fi
 fi
 if ((!DRY)); then
