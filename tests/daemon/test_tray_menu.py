@@ -1,17 +1,24 @@
-"""The tray menu, clicked: `styleswap-backend --tray` on a virtual X display with a real system tray.
+"""The tray menu, clicked: `styleswap-backend --tray` on a virtual X display, with a private session bus.
 
-trayer is an XEmbed tray: pystray's GTK backend docks a GtkStatusIcon in it, and its AppIndicator backend,
+On an XEmbed tray (trayer): pystray's GTK backend docks a GtkStatusIcon in it, and its AppIndicator backend,
 finding no StatusNotifier host on the session bus, docks libayatana-appindicator's own GtkStatusIcon. xdotool
-clicks the icon, waits for the GTK menu's window, and clicks an entry; the test then waits for that entry's
-effect on the daemon (its state in hello's reply, its process, its log), the opened file or the restarted process.
+clicks the icon, waits for the GTK menu's window, and clicks an entry. On a StatusNotifier desktop (KDE, GNOME's
+AppIndicator extension; here sni_host.py stands for the panel) the item registers over D-Bus and the host reads
+and clicks its menu with dbusmenu calls. Each time the test then waits for the entry's effect: the daemon's state
+in hello's reply, the opened file, a second start of the process, its exit.
 Set STYLESWAP_TRAY_MENU_SCREENSHOT=docs/tray-menu.png to keep a screenshot of the open menu.
 """
 
+import importlib.metadata
+import json
 import os
+import queue
 import shutil
 import stat
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +173,99 @@ def test_the_choice_takes_a_menu_where_there_is_one_and_says_why_not(menu_displa
         "xorg: no menu: a click opens the log; appindicator: no D-Bus session bus ("
     )
     assert chosen_backend(DISPLAY=menu_display, DBUS_SESSION_BUS_ADDRESS=session_bus, PYSTRAY_BACKEND="gtk") == "gtk: PYSTRAY_BACKEND"
+
+
+class StatusNotifierHost:
+    """sni_host.py on the session bus: the desktop's panel, reading and clicking the menu over D-Bus."""
+
+    def __init__(self, bus: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("sni_host.py"))],
+            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.registered: list[str] = []  # services, in order
+        self.replies: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.replies.get(timeout=60) == "watching"
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith("registered "):
+                self.registered.append(line.split()[1])
+            else:
+                self.replies.put(line.strip())
+
+    def ask(self, command: str) -> str:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        reply = self.replies.get(timeout=60)
+        assert not reply.startswith("error"), f"{command}: {reply}"
+        return reply
+
+    def menu(self) -> list[tuple[str, bool]]:
+        return [(entry["label"], entry["enabled"]) for entry in json.loads(self.ask("menu"))]
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def sni_host(session_bus):
+    host = StatusNotifierHost(session_bus)
+    yield host
+    if host.process.poll() is None:
+        host.close()
+
+
+def test_the_menu_on_a_statusnotifier_desktop(bare_display, session_bus, sni_host, opener, tmp_path, monkeypatch, models):
+    """KDE's panel or GNOME's AppIndicator extension: no XEmbed tray; the item registers with the watcher and the
+    host reads and clicks its menu over D-Bus (dbusmenu), which is also how the status line is checked here."""
+    monkeypatch.setenv("DISPLAY", bare_display)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)
+    monkeypatch.setenv("NO_AT_BRIDGE", "1")
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    root = tmp_path / "tray"
+    connection_file, log_file = root / "run" / "backend.json", root / "log" / "backend.log"
+    process = spawn(root, "--tray")
+    version = importlib.metadata.version("styleswap")
+
+    def engine() -> dict:
+        with Client(wait_until_ready(connection_file, timeout=90, process=process)) as client:
+            return client.hello()["engine"]
+
+    def menu_is(*entries: tuple[str, bool]) -> None:
+        wait_until(lambda: sni_host.menu() == list(entries), f"menu {entries}", context=lambda: str(sni_host.menu()))
+
+    try:
+        wait_until_ready(connection_file, timeout=90, process=process)
+        wait_until(lambda: sni_host.registered, "StatusNotifierItem registered")
+        assert "tray backend: appindicator (the first with a menu that works here)" in log_file.read_text()
+        menu_is((f"StyleSwap {version}: idle on cpu, 0 jobs", False), ("Pause", True), ("Restart", True), ("Open log", True), ("Quit", True))
+        assert not mapped(bare_display, "styleswap", top_level=False)  # no fallback icon: the host shows it
+
+        sni_host.ask("click Pause")
+        wait_until(lambda: engine()["state"] == "paused", "pause after clicking Pause")
+        menu_is((f"StyleSwap {version}: paused on cpu, 0 jobs", False), ("Resume", True), ("Restart", True), ("Open log", True), ("Quit", True))
+        sni_host.ask("click Resume")
+        wait_until(lambda: engine()["state"] == "idle", "resume after clicking Resume")
+
+        sni_host.ask("click Open log")
+        wait_until(lambda: opened(opener) == [str(log_file)], f"{log_file} opened", context=lambda: str(opened(opener)))
+
+        first = sni_host.registered[0]
+        sni_host.ask("click Restart")
+        wait_until(lambda: ready_lines(root) == 2, "second start after clicking Restart", timeout=120, context=lambda: (root / "console.txt").read_text())
+        wait_until(lambda: sni_host.registered[-1] != first, "the restarted daemon's item registered")
+        menu_is((f"StyleSwap {version}: idle on cpu, 0 jobs", False), ("Pause", True), ("Restart", True), ("Open log", True), ("Quit", True))
+
+        sni_host.ask("click Quit")
+        assert process.wait(timeout=60) == 0
+        assert not connection_file.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
