@@ -60,7 +60,9 @@ class Host:
 
     def menu(self) -> list[dict]:
         service, _ = self.item
-        reply = self.bus.call_sync(service, self.menu_path(), "com.canonical.dbusmenu", "GetLayout", GLib.Variant("(iias)", (0, 1, [])), None, 0, _CALL_MS, None)
+        reply = self.bus.call_sync(
+            service, self.menu_path(), "com.canonical.dbusmenu", "GetLayout", GLib.Variant("(iias)", (0, 1, [])), None, 0, _CALL_MS, None
+        )
         _, (_, _, children) = reply.unpack()
         entries = []
         for child_id, properties, _ in children:
@@ -72,7 +74,15 @@ class Host:
         service, _ = self.item
         (entry,) = [entry["id"] for entry in self.menu() if entry["label"] == label]
         self.bus.call_sync(
-            service, self.menu_path(), "com.canonical.dbusmenu", "Event", GLib.Variant("(isvu)", (entry, "clicked", GLib.Variant("i", 0), 0)), None, 0, _CALL_MS, None
+            service,
+            self.menu_path(),
+            "com.canonical.dbusmenu",
+            "Event",
+            GLib.Variant("(isvu)", (entry, "clicked", GLib.Variant("i", 0), 0)),
+            None,
+            0,
+            _CALL_MS,
+            None,
         )
         return entry
 
@@ -98,6 +108,8 @@ bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
 host = Host(bus)
 bus.register_object("/StatusNotifierWatcher", Gio.DBusNodeInfo.new_for_xml(WATCHER).interfaces[0], host.method, host.get_property, None)
 loop = GLib.MainLoop()
-Gio.bus_own_name_on_connection(bus, "org.kde.StatusNotifierWatcher", Gio.BusNameOwnerFlags.NONE, lambda *_: print("watching", flush=True), lambda *_: loop.quit())
+Gio.bus_own_name_on_connection(
+    bus, "org.kde.StatusNotifierWatcher", Gio.BusNameOwnerFlags.NONE, lambda *_: print("watching", flush=True), lambda *_: loop.quit()
+)
 GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.PRIORITY_DEFAULT, GLib.IOCondition.IN | GLib.IOCondition.HUP, host.command)
 loop.run()

@@ -24,7 +24,20 @@ import pytest
 
 from daemon_helpers import spawn
 from styleswap.client import Client, wait_until_ready
-from tray_display import click, coloured_pixels, mapped, missing_gtk, require, screenshot, start_session_bus, start_trayer, start_xvfb, stop, wait_until, windows
+from tray_display import (
+    click,
+    coloured_pixels,
+    mapped,
+    missing_gtk,
+    require,
+    screenshot,
+    start_session_bus,
+    start_trayer,
+    start_xvfb,
+    stop,
+    wait_until,
+    windows,
+)
 
 IDLE_GREEN = (46, 160, 67)  # docs/daemon.md: green idle
 ENTRIES = 5  # status line, Pause/Resume, Restart, Open log, Quit: written out in the test, not read from the code

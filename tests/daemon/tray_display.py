@@ -25,7 +25,9 @@ _WAIT_S = 60.0
 
 
 def missing_tools() -> list[str]:
-    return [f"{tool} ({package})" for tool, package in TOOLS.items() if shutil.which(tool) is None] + ([] if importlib.util.find_spec("pystray") else ["pystray"])
+    return [f"{tool} ({package})" for tool, package in TOOLS.items() if shutil.which(tool) is None] + (
+        [] if importlib.util.find_spec("pystray") else ["pystray"]
+    )
 
 
 def missing_gtk() -> list[str]:
