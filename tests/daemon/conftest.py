@@ -30,3 +30,31 @@ def launcher(tmp_path, models):
 def client(daemon):
     with daemon.client() as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def x_tools() -> None:
+    """The X tools and pystray the tray tests drive (installed by .ci/run and the test extra)."""
+    from tray_display import missing_tools, require
+
+    require(missing_tools())
+
+
+@pytest.fixture
+def bare_display(x_tools):
+    """A fresh Xvfb with no system tray."""
+    from tray_display import start_xvfb, stop
+
+    xvfb, name = start_xvfb("320x64")
+    yield name
+    stop(xvfb)
+
+
+@pytest.fixture
+def display(bare_display, tmp_path):
+    """A fresh Xvfb with trayer (an XEmbed system tray) docked on top."""
+    from tray_display import start_trayer, stop
+
+    tray = start_trayer(bare_display, tmp_path / "trayer.txt")
+    yield bare_display
+    stop(tray)

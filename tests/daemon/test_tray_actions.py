@@ -82,9 +82,12 @@ def test_icon_colour_follows_the_state():
         assert image.getpixel((0, 0))[3] == 0  # transparent corners
 
 
-def test_tray_without_a_display_is_a_clear_error(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(PYSTRAY_BACKEND="xorg", STYLESWAP_CONNECTION_FILE=str(tmp_path / "backend.json"), STYLESWAP_LOG_DIR=str(tmp_path / "log"))
+@pytest.mark.parametrize("asked", ["xorg", None], ids=["xorg", "chosen"])
+def test_tray_without_a_display_is_a_clear_error(asked, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYSTRAY_BACKEND")}
+    env.update(STYLESWAP_CONNECTION_FILE=str(tmp_path / "backend.json"), STYLESWAP_LOG_DIR=str(tmp_path / "log"))
+    if asked:
+        env["PYSTRAY_BACKEND"] = asked
     done = subprocess.run([sys.executable, "-m", "styleswap.daemon.command", "--tray"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "cannot show a tray icon" in done.stderr

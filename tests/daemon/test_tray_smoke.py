@@ -1,106 +1,21 @@
 """`styleswap-backend --tray` on a virtual X display with a real system tray (trayer), and our pystray xorg icon.
 
-pystray comes with the test extra (`styleswap[tray]`); the X tools come from Debian's packages, installed here
-when missing and allowed (root with apt-get). Otherwise the tests are skipped with the reason.
-Set STYLESWAP_TRAY_SCREENSHOT=docs/tray.png to keep the screenshot.
+pystray comes with the test extra (`styleswap[tray]`); the X tools from Debian's packages, which .ci/run installs
+(see tray_display). Set STYLESWAP_TRAY_SCREENSHOT=docs/tray.png to keep the screenshot.
 """
 
-import importlib.util
 import logging
 import os
 import shutil
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image as PILImage
 
 from daemon_helpers import SLOW, picture, spawn, to_image
 from styleswap.daemon.tray import STATE_COLOURS, icon_class, icon_image
 from styleswap_client import Client, wait_until_ready
-
-TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "import": "imagemagick", "xwininfo": "x11-utils"}
-
-
-def _missing() -> list[str]:
-    return [tool for tool in TOOLS if shutil.which(tool) is None] + ([] if importlib.util.find_spec("pystray") else ["pystray"])
-
-
-@pytest.fixture(scope="module")
-def x_tools() -> None:
-    packages = [TOOLS[tool] for tool in _missing() if tool in TOOLS]
-    if packages and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env, capture_output=True, timeout=900)
-    if missing := _missing():
-        pytest.skip(f"tray smoke test needs {', '.join(missing)} (apt-get install xvfb trayer imagemagick x11-utils; pip install pystray)")
-
-
-@pytest.fixture
-def bare_display(x_tools):
-    """A fresh Xvfb (it reports its display number once it accepts clients), with no system tray."""
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "320x64x24", "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as numbers:
-        name = f":{numbers.readline().strip()}"
-    try:
-        yield name
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
-
-
-@pytest.fixture
-def display(bare_display, tmp_path):
-    """A fresh Xvfb with trayer docked on top."""
-    tray = start_trayer(bare_display, tmp_path / "trayer.txt")
-    try:
-        yield bare_display
-    finally:
-        tray.terminate()
-        tray.wait(timeout=10)
-
-
-def start_trayer(display: str, log: Path, attempts: int = 3) -> subprocess.Popen:
-    """trayer, once its panel is up. Started again if it exits first: under load it sometimes said "cannot
-    open display" (2 starts in 40 beside a busy matmul) on a display that other clients reached."""
-    for _ in range(attempts):
-        with open(log, "a") as errors:
-            tray = subprocess.Popen(
-                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32", "--SetDockType", "true"],
-                env={**os.environ, "DISPLAY": display},
-                stderr=errors,
-            )
-        deadline = time.monotonic() + 30
-        while tray.poll() is None and time.monotonic() < deadline:
-            if '"panel"' in windows(display):
-                return tray
-            time.sleep(0.1)
-        tray.terminate()
-        tray.wait(timeout=10)
-    raise AssertionError(f"trayer showed no panel on {display} in {attempts} starts:\n{log.read_text()}")
-
-
-def windows(display: str) -> str:
-    return subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout
-
-
-def wait_for_window(display: str, text: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in windows(display):
-        assert time.monotonic() < deadline, f"no window matching {text!r} on {display}:\n{windows(display)}"
-        time.sleep(0.1)
-
-
-def coloured_pixels(display: str, path, colour: tuple[int, int, int]) -> int:
-    subprocess.run(["import", "-window", "root", str(path)], env={**os.environ, "DISPLAY": display}, check=True)
-    pixels = np.asarray(PILImage.open(path).convert("RGB")).astype(int)
-    return int((np.abs(pixels - colour).max(axis=2) <= 8).sum())
+from tray_display import coloured_pixels, start_trayer, wait_for_window, windows
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """`styleswap-backend --tray`: the daemon plus a status icon (idle / busy / error) and a small menu.
 
 pystray is imported only here, only when the tray is asked for, so the daemon runs headless without it.
-The menu's callbacks are the methods of `TrayActions`, plain functions of the daemon, so they are tested
-without a display. pystray's xorg backend has no menus: there a click opens the log (the default item).
+The menu's callbacks are the methods of `TrayActions`, plain functions of the daemon. Which of pystray's
+backends draws the icon is `tray_backend`'s choice: on Linux one with a menu where the desktop has one;
+pystray's xorg backend, the fallback, has no menu: there a click opens the log (the default item).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from styleswap import __version__
 from styleswap.daemon.server import Daemon
+from styleswap.daemon.tray_backend import load_pystray
 from styleswap.engine.errors import StyleSwapError
 from styleswap_protocol import ConnectionInfo
 
@@ -97,11 +99,12 @@ def _logged(action: Callable[[], None]) -> Callable[[], None]:
 
 
 def _menu(pystray: Any, actions: TrayActions) -> Any:
+    """Status line, Pause/Resume, Restart, Open log, Quit; the texts are read each time the menu is built (`update_menu`)."""
     return pystray.Menu(
         pystray.MenuItem(lambda item: actions.status_text(), None, enabled=False),
-        pystray.MenuItem("Open log", _logged(actions.open_log), default=True),
-        pystray.MenuItem("Pause", _logged(actions.toggle_pause), checked=lambda item: actions.is_paused()),
+        pystray.MenuItem(lambda item: "Resume" if actions.is_paused() else "Pause", _logged(actions.toggle_pause)),
         pystray.MenuItem("Restart", _logged(actions.restart)),
+        pystray.MenuItem("Open log", _logged(actions.open_log), default=True),
         pystray.MenuItem("Quit", _logged(actions.quit)),
     )
 
@@ -118,14 +121,16 @@ def icon_class(pystray: Any) -> type:
 def _follow(icon: Any, actions: TrayActions) -> None:
     """pystray's setup callback: keep the picture and tooltip in step with the daemon until it stops."""
     icon.visible = True
-    shown = None
+    shown, listed = None, None
     while True:
-        state = actions.daemon.state
+        state, text = actions.daemon.state, actions.status_text()
+        if text != listed:  # the menu's status line and Pause/Resume entry; first, so an icon's colour is never ahead of its menu
+            listed = text
+            icon.update_menu()
         if state != shown:
             shown = state
             icon.icon = icon_image(state)
-            icon.update_menu()
-        icon.title = actions.status_text()
+        icon.title = text
         if actions.daemon.finished.wait(_REFRESH_S):
             break
     icon.stop()
@@ -139,7 +144,7 @@ def run_tray(daemon: Daemon, log_file: Path, on_ready: Callable[[ConnectionInfo]
     sometimes misses its own window's destruction) cannot keep the process alive.
     """
     try:
-        import pystray
+        pystray, _ = load_pystray()
     except ImportError as exc:
         raise StyleSwapError(f"cannot show a tray icon ({exc}): install pystray (pip install 'styleswap[tray]') or run without --tray") from None
     except Exception as exc:  # noqa: BLE001 - pystray's backends fail on import when they cannot reach a display
