@@ -24,7 +24,7 @@ from styleswap_protocol.options import HOST_OPTIONS, Option  # noqa: E402
 from styleswap_transfer import TransferError, daemon_status, engine_options, stylize  # noqa: E402
 
 PROCEDURE = "plug-in-styleswap"
-ARGUMENTS = ["style-file", *(option.gimp_name for option in HOST_OPTIONS), "timeout"]
+ARGUMENTS = ["style-file", *(option.gimp_name for option in HOST_OPTIONS), "mask-channel", "timeout"]
 _U8 = {Gimp.Precision.U8_LINEAR, Gimp.Precision.U8_NON_LINEAR, Gimp.Precision.U8_PERCEPTUAL}
 _RW = GObject.ParamFlags.READWRITE
 
@@ -52,6 +52,7 @@ class StyleSwap(Gimp.PlugIn):
         procedure.add_file_argument("style-file", "St_yle image", "Image whose style is applied", Gimp.FileChooserAction.OPEN, False, None, _RW)
         for option in HOST_OPTIONS:
             _add_argument(procedure, option)
+        procedure.add_channel_argument("mask-channel", "Mask c_hannel", "Stylise only where this channel is white, soft where gray (as well as inside the selection); none: the whole layer", True, _RW)
         procedure.add_double_argument("timeout", "Time_out (s)", "Give up when the daemon sends nothing for this long", 1.0, 3600.0, 120.0, _RW)
         return procedure
 
@@ -112,8 +113,9 @@ def _stylize_layer(image: Gimp.Image, layer: Gimp.Layer, config: Gimp.ProcedureC
     style = _read_style(style_file)
     name = Path(style_file.get_path()).stem
     options = engine_options(config.get_property)
+    mask = _read_mask(config.get_property("mask-channel"), layer, x, y, width, height)
     Gimp.progress_init(f"Style Swap: {name}")
-    result = stylize(content, style, options, config.get_property("timeout"), _progress)
+    result = stylize(content, style, options, config.get_property("timeout"), _progress, mask)
     Gimp.progress_update(1.0)
     image.undo_group_start()
     try:
@@ -135,6 +137,16 @@ def _format(dtype: str) -> str:
 def _read(drawable: Gimp.Drawable, rect: Gegl.Rectangle, dtype: str) -> Image:
     data = drawable.get_buffer().get(rect, 1.0, _format(dtype), Gegl.AbyssPolicy.CLAMP)
     return Image(rect.width, rect.height, 3, dtype, bytes(data))
+
+
+def _read_mask(channel: Gimp.Channel | None, layer: Gimp.Layer, x: int, y: int, width: int, height: int) -> Image | None:
+    """The chosen channel over the part of the layer being stylised (channels are in image coordinates)."""
+    if channel is None:
+        return None
+    offset_x, offset_y = layer.get_offsets()[1:]
+    rect = Gegl.Rectangle.new(offset_x + x, offset_y + y, width, height)
+    data = channel.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE)  # outside the image: not masked in
+    return Image(width, height, 1, "u8", bytes(data))
 
 
 def _read_style(file: Gio.File) -> Image:

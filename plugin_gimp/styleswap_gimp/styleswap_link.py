@@ -36,13 +36,13 @@ def _connect(timeout: float) -> client.Client:
         raise TransferError(hostlink.advice(exc, start=_START, slower=_SLOWER)) from None
 
 
-def stylize(content: Image, style: Image, options: dict[str, Any], timeout: float, progress: Progress) -> Image:
+def stylize(content: Image, style: Image, options: dict[str, Any], timeout: float, progress: Progress, mask: Image | None = None) -> Image:
     def report(event: client.Progress) -> None:
         progress(event.fraction, event.stage)
 
     with _connect(timeout) as daemon:
         try:
-            result = daemon.stylize(content, style, options, progress=report, timeout=timeout)
+            result = daemon.stylize(content, style, options, mask=mask, progress=report, timeout=timeout)
         except client.DaemonError as exc:
             raise TransferError(hostlink.advice(exc, start=_START, slower=_SLOWER)) from None
     image = result.image
@@ -85,8 +85,9 @@ def _serve_child(stdin: BinaryIO, stdout: BinaryIO) -> None:
             return
         content = read_image(stdin, request["content"])
         style = read_image(stdin, request["style"])
+        mask = read_image(stdin, request["mask"]) if "mask" in request else None
         _exit_when_parent_dies(stdin)
-        result = stylize(content, style, request["options"], request["timeout"], lambda fraction, stage: send({"progress": fraction, "stage": stage}))
+        result = stylize(content, style, request["options"], request["timeout"], lambda fraction, stage: send({"progress": fraction, "stage": stage}), mask)
         send({"result": result.to_descriptor()}, bytes(result.data))
     except TransferError as exc:
         send({"error": str(exc)})

@@ -68,14 +68,16 @@ def has_pyzmq() -> bool:
     return True
 
 
-def stylize(content: Image, style: Image, options: dict[str, Any], timeout: float, progress: Progress) -> Image:
+def stylize(content: Image, style: Image, options: dict[str, Any], timeout: float, progress: Progress, mask: Image | None = None) -> Image:
     """Stylise `content` with `style`; raises TransferError with a message for the user."""
     if has_pyzmq():
         import styleswap_link
 
-        return styleswap_link.stylize(content, style, options, timeout, progress)
+        return styleswap_link.stylize(content, style, options, timeout, progress, mask)
     request = {"op": "stylize", "options": options, "timeout": timeout, "content": content.to_descriptor(), "style": style.to_descriptor()}
-    return _in_child(request, [content.data, style.data], progress)
+    if mask is not None:
+        request["mask"] = mask.to_descriptor()
+    return _in_child(request, [content.data, style.data, *([mask.data] if mask is not None else [])], progress)
 
 
 def daemon_status() -> str:

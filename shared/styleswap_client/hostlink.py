@@ -42,7 +42,7 @@ def advice(exc: DaemonError, *, start: str, slower: str, kept: str = "") -> str:
     running in this host, `slower` how to give it more time; `kept` what of the user's work is safe."""
     tail = f"; {kept}" if kept else ""
     if isinstance(exc, DaemonUnavailable):
-        return f"The StyleSwap daemon is not running and could not be started ({exc.message}). {start}{tail}."
+        return f"The StyleSwap daemon is not available ({exc.message}). {start}{tail}."
     if isinstance(exc, DaemonTimeout) or exc.code == "timeout":
         return f"The StyleSwap daemon did not answer in time ({exc.message}). {slower}{tail}."
     return f"The StyleSwap daemon refused the request: {exc.message} [{exc.code}]{tail}."

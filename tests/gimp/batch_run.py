@@ -79,11 +79,11 @@ config = procedure.create_config()
 
 def argument(spec):
     """What the procedure registered for one argument: its GObject type, default, range or choices."""
-    entry = {"type": spec.value_type.name, "default": config.get_property(spec.name)}
+    entry = {"type": spec.value_type.name, "spec": spec.__gtype__.name, "default": config.get_property(spec.name)}
     for bound in ("minimum", "maximum"):
         if hasattr(spec, bound):
             entry[bound] = getattr(spec, bound)
-    if entry["type"] == "GimpChoice":
+    if entry["spec"] == "GimpParamChoice":
         entry["choices"] = list(Gimp.param_spec_choice_get_choice(spec).list_nicks())
     return entry
 
@@ -95,6 +95,13 @@ config.set_core_object_array("drawables", [target])
 config.set_property("style-file", Gio.File.new_for_path(job["style"]))
 for name, value in job["args"].items():
     config.set_property(name, value)
+if job.get("mask_rect"):  # a channel, white in this rectangle of the image, chosen as the mask
+    channel = Gimp.Channel.new(image, "mask", image.get_width(), image.get_height(), 100.0, Gegl.Color.new("black"))
+    image.insert_channel(channel, None, 0)
+    mx, my, mw, mh = job["mask_rect"]
+    channel.get_buffer().set(Gegl.Rectangle.new(mx, my, mw, mh), "Y u8", bytes([255]) * (mw * mh))
+    channel.get_buffer().flush()
+    config.set_property("mask-channel", channel)
 result = procedure.run(config)
 report["status"] = result.index(0).value_nick
 report["error"] = result.index(1) if result.length() > 1 else None

@@ -64,6 +64,21 @@ def test_layer_is_stylised_into_a_new_layer_above_it(sandbox, daemon, content, r
     assert rgb_error(new.pixels, reference, visible) < CLOSE
 
 
+def test_a_channel_chosen_as_the_mask_limits_the_stylised_pixels(sandbox, daemon, content):
+    # The layer sits at (7, 5) of the image; the channel is white on image columns 47-102, rows 0-63.
+    outcome = sandbox.run("channel", content, STYLE, FAST, daemon.path, offsets=[7, 5], mask_rect=[47, 0, 56, 64])
+
+    assert outcome.status == "success", outcome.error
+    new, source = outcome.after
+    assert np.array_equal(source.pixels, content)
+    assert np.array_equal(new.pixels[..., 3], content[..., 3])
+    image_x, image_y = np.arange(96)[None, :] + 7, np.arange(64)[:, None] + 5  # the canvas stays 96x64
+    white = (image_x >= 47) & (image_x < 96) & (image_y < 64)
+    inside, outside = white & (content[..., 3] > 0), ~white
+    assert np.array_equal(new.pixels[outside], content[outside])  # the mask's zeros: the layer bit for bit
+    assert rgb_error(new.pixels, content, inside) > FAR
+
+
 def test_a_float_layer_keeps_its_alpha_mask_and_opacity_and_gets_the_same_style(sandbox, daemon, content, reference):
     outcome = sandbox.run("float", content, STYLE, FAST, daemon.path, precision="FLOAT_LINEAR", opacity=60.0, alpha_mask=True)
 
@@ -162,7 +177,7 @@ def test_without_a_daemon_the_call_fails_and_the_image_is_untouched(sandbox, con
     outcome = sandbox.run("no-daemon", content, STYLE, FAST, None, env={"STYLESWAP_BACKEND": "false"})
 
     assert outcome.status == "execution-error"
-    assert "not running and could not be started" in outcome.error
+    assert "The StyleSwap daemon is not available" in outcome.error
     assert "styleswap-backend" in outcome.error
     assert_untouched(outcome, content)
 
@@ -199,13 +214,13 @@ def test_a_silent_daemon_is_a_timeout_error_not_a_hang(sandbox, daemon, large_co
 
 def assert_options_are_the_schemas(arguments: dict) -> None:
     """Every option the schema shows in hosts is a procedure argument of its kind, default, range and choices."""
-    kinds = {int: "gint", float: "gdouble", bool: "gboolean", str: "GimpChoice"}
+    kinds = {int: "gint", float: "gdouble", bool: "gboolean", str: "gchararray"}  # a choice holds its value's string
     for option in HOST_OPTIONS:
         registered = arguments[option.name.replace("_", "-")]
         assert registered["type"] == kinds[option.kind], option.name
         assert registered["default"] == option.default, option.name
         if option.choices:
-            assert registered["choices"] == [choice.value for choice in option.choices]
+            assert registered["spec"] == "GimpParamChoice" and registered["choices"] == [choice.value for choice in option.choices]
         elif option.kind is not bool:
             assert (registered["minimum"], registered["maximum"]) == (option.minimum, option.maximum), option.name
     assert set(arguments) - {"run-mode", "image", "drawables"} == {"style-file", "timeout", *(o.name.replace("_", "-") for o in HOST_OPTIONS)}
