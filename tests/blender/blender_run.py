@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from bpy_env import BpyEnv
-
 from styleswap.images import load_image
 
 SCENE_SCRIPT = Path(__file__).resolve().parent / "blender_scene.py"
