@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     weights.set_defaults(run=_weights)
 
     gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
-    gimp.add_argument("--profile", type=Path, help="GIMP 3 profile folder (default: this platform's, or $GIMP3_DIRECTORY)")
+    gimp.add_argument("--profile", type=Path, help="GIMP 3 profile folder (default: the newest GIMP 3's here, 3.2 or 3.0, or $GIMP3_DIRECTORY)")
     gimp.add_argument("--python", help="a Python with pyzmq for the plug-in to use when GIMP's own lacks pyzmq (default: this one)")
     gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
     gimp.set_defaults(run=_install_gimp_plugin)
