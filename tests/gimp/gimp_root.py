@@ -156,13 +156,18 @@ def _debootstrap(root: Path, suite: str, log) -> None:
         _run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"], {"DEBIAN_FRONTEND": "noninteractive"})
     mirror = debian_mirror()
     log(f"debootstrap {suite} from {mirror} into {root}")
-    # An older debootstrap may not know a newer suite by name; every current Debian suite uses sid's script.
-    script = [] if (DEBOOTSTRAP_SCRIPTS / suite).exists() else [str(DEBOOTSTRAP_SCRIPTS / "sid")]
-    _run(["debootstrap", "--variant=minbase", suite, str(root), mirror, *script])
+    _run(debootstrap_command(suite, root, mirror))
     # No services may start inside the root while packages install.
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
+
+
+def debootstrap_command(suite: str, root: Path, mirror: str, scripts: Path = DEBOOTSTRAP_SCRIPTS) -> list[str]:
+    """An older debootstrap may not know a newer suite by name (Debian 12's has no forky); every current
+    Debian suite is built by sid's script, so that one is named then."""
+    script = [] if (scripts / suite).exists() else [str(scripts / "sid")]
+    return ["debootstrap", "--variant=minbase", suite, str(root), mirror, *script]
 
 
 def _apt_install(root: Path, packages: list[str], log) -> None:
