@@ -1,6 +1,6 @@
 """Style Swap for Blender: a compositor node that stylises rendered frames through the local StyleSwap daemon.
 
-Installed as a Blender 4.2+ extension (pyzmq comes from the bundled wheels) or as a legacy add-on (the
+For Blender 4.5 LTS to 5.3. Installed as an extension (pyzmq comes from the bundled wheels) or as a legacy add-on (the
 matching wheel is unpacked on first use). The daemon does the work; Blender's Python only moves pixels.
 """
 
@@ -8,7 +8,7 @@ bl_info = {  # read only when installed as a legacy add-on; extensions use blend
     "name": "Style Swap",
     "author": "StyleSwap",
     "version": (0, 1, 0),
-    "blender": (4, 2, 0),
+    "blender": (4, 5, 0),
     "location": "Compositor > Add > Filter > Style Swap; sidebar > Style Swap",
     "description": "Stylise renders with any style image, through the local StyleSwap daemon",
     "category": "Compositing",

@@ -1,8 +1,10 @@
-"""What differs between Blender 4.5 and 5.0 in the compositor's Python API, in one place.
+"""What differs between the supported Blenders (4.5 LTS to 5.3) in the compositor's Python API, in one place.
 
 5.0 dropped `scene.node_tree` (a scene points at a CompositorNodeTree of its own), the Composite node
 (a Group Output with an interface socket), CompositorNodeMixRGB and CompositorNodeMath (the shader Mix
-and Math nodes serve), and gave the File Output node a directory, a file name and typed items.
+and Math nodes serve), and gave the File Output node a directory, a file name and typed items. 5.1 to 5.3
+changed nothing the add-on uses; their Python is 3.13 (4.5 and 5.0: 3.11), which only the bundled wheels
+care about (deps.py, which must load without bpy).
 """
 
 from __future__ import annotations

@@ -32,9 +32,13 @@ def ensure() -> None:
 
 
 def wheel_matches(name: str, system: str = sys.platform, machine: str = platform.machine(), python: tuple[int, int] = sys.version_info[:2]) -> bool:
-    """Whether a wheel file name fits this interpreter: its CPython tag and its OS and CPU."""
+    """Whether a wheel file name fits this interpreter: its CPython and ABI tags and its OS and CPU.
+
+    A `cpXY-cpXY` wheel fits CPython X.Y only; a `cpXY-abi3` wheel (the stable ABI) fits X.Y and every
+    later 3.x; a free-threaded `cpXYt` build fits neither Blender's Python.
+    """
     parts = name.removesuffix(".whl").split("-")
-    if len(parts) < 5 or f"cp{python[0]}{python[1]}" not in parts[-3].split("."):
+    if len(parts) < 5 or not _python_fits(parts[-3].split("."), parts[-2].split("."), python):
         return False
     tags = parts[-1]
     arch = {"amd64": "x86_64", "arm64": "arm64", "aarch64": "aarch64"}.get(machine.lower(), machine.lower())
@@ -45,6 +49,15 @@ def wheel_matches(name: str, system: str = sys.platform, machine: str = platform
     if system == "win32":
         return tags == {"x86_64": "win_amd64", "arm64": "win_arm64"}.get(arch)
     return False
+
+
+def _python_fits(interpreters: list[str], abis: list[str], python: tuple[int, int]) -> bool:
+    exact = f"cp{python[0]}{python[1]}"
+    if exact in interpreters and exact in abis:
+        return True
+    if "abi3" not in abis:
+        return False
+    return any(tag.startswith(f"cp{python[0]}") and tag[2:].isdigit() and int(tag[3:] or 0) <= python[1] for tag in interpreters)
 
 
 def _unpack_wheel() -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from bpy_env import BpyEnv
 from styleswap.engine.images import load_image
 
 SCENE_SCRIPT = Path(__file__).resolve().parent / "blender_scene.py"
@@ -22,10 +23,13 @@ STYLE = ROOT / "examples" / "stained_glands.jpg"
 
 @dataclass(frozen=True)
 class Blender:
-    version: str
-    python: Path  # of a venv with bpy==version
+    env: BpyEnv  # a venv with bpy, on this machine or in the trixie root
     addon_zip: Path
     connection: Path  # the test daemon's connection file
+
+    @property
+    def version(self) -> str:
+        return self.env.version
 
     def run(self, work: Path, steps: list[str], **settings: Any) -> dict[str, Any]:
         """One Blender process with a fresh user profile: install the add-on, build the scene, do `steps`."""
@@ -43,9 +47,12 @@ class Blender:
             "result": str(result),
             **settings,
         }
-        env = {**os.environ, "BLENDER_USER_RESOURCES": str(work / f"profile-{run_id}")}
-        argv = ["timeout", "-k", "10", str(RUN_TIMEOUT), str(self.python), str(SCENE_SCRIPT), json.dumps(config)]
-        process = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work, check=False)
+        # In the root the environment starts clean: StyleSwap's variables go in (and on to a daemon it starts).
+        env = {**{k: v for k, v in os.environ.items() if k.startswith("STYLESWAP_")}, "BLENDER_USER_RESOURCES": str(work / f"profile-{run_id}")}
+        binds = (ROOT, self.addon_zip.parent, self.connection.parent)
+        command = self.env.command([self.env.python, str(SCENE_SCRIPT), json.dumps(config)], env, work, binds)
+        argv = ["timeout", "-k", "10", str(RUN_TIMEOUT), *command]
+        process = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work, check=False)
         (work / f"blender-{run_id}.log").write_text(process.stdout)
         if process.returncode or not result.is_file():
             raise AssertionError(f"Blender {self.version} exited with {process.returncode}:\n{process.stdout[-4000:]}")

@@ -128,17 +128,17 @@ def frames_figure(folder: Path) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", default=bpy_env.VERSIONS[-1], choices=bpy_env.VERSIONS)
+    parser.add_argument("--version", default=list(bpy_env.VERSIONS)[-1], choices=list(bpy_env.VERSIONS))
     args = parser.parse_args()
     os.environ.setdefault("STYLESWAP_MODELS", str(HERE.parents[2] / "shared" / "models"))
     root = bpy_env.default_root()
-    python = bpy_env.ensure(root, args.version)
+    env = bpy_env.ensure(root, args.version)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         addon = install_blender.build(work / "addon.zip", root / "wheels")
         daemon = launch(work / "daemon")
         try:
-            report = Blender(args.version, python, addon, daemon.path).run(work / "scene", ["render", "composite", "tree"], size=SIZE, frames=FRAMES)
+            report = Blender(env, addon, daemon.path).run(work / "scene", ["render", "composite", "tree"], size=SIZE, frames=FRAMES)
         finally:
             daemon.stop()
         nodes_figure(report["tree"]).save(DOCS / "blender_nodes.png", optimize=True)

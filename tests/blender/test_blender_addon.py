@@ -1,4 +1,4 @@
-"""The add-on in real Blender 4.5 LTS and 5.0 against a real daemon: an animation rendered with Cycles on
+"""The add-on in real Blender 4.5 LTS, 5.0, 5.1, 5.2 and 5.3 against a real daemon: an animation rendered with Cycles on
 the CPU (64x48, 3 frames), each frame stylised as it is written, composited back, and resumed.
 
 Tolerances are in 8-bit steps; the 16-bit files make exact paths land within 0.01 of a step.

@@ -1,4 +1,5 @@
-"""Fixtures for the GIMP plug-in tests: a real GIMP 3 (natively, or in the cached trixie root),
+"""Fixtures for the GIMP plug-in tests: a real GIMP 3.0 and 3.2 (natively, or in the cached Debian trixie
+and forky roots),
 a real daemon on 127.0.0.1, and a sandbox profile with the plug-in installed by the real installer."""
 
 from __future__ import annotations
@@ -12,21 +13,23 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from gimp_root import default_root, ensure_root, unavailable_reason
+from gimp_root import SUITES, default_root, ensure_root, unavailable_reason
 from gimp_session import PHOTO, GimpHost, Sandbox, chroot_host, native_host
 
 
-@pytest.fixture(scope="session")
-def gimp_host() -> Iterator[GimpHost]:
-    """This machine's GIMP 3, else the trixie root: built on first use (minutes), then reused."""
-    if (native := native_host()) is not None:
+@pytest.fixture(scope="session", params=list(SUITES), ids=lambda suite: f"gimp-{SUITES[suite]}")
+def gimp_host(request) -> Iterator[GimpHost]:
+    """This machine's GIMP of that version, else the Debian root that ships it: built on first use
+    (minutes), then reused."""
+    suite = request.param
+    if (native := native_host(SUITES[suite])) is not None:
         yield native
         return
-    root = default_root()
+    root = default_root(suite)
     if reason := unavailable_reason(root):
         pytest.skip(reason)
-    ensure_root(root, log=lambda line: print(f"gimp root: {line}", file=sys.stderr))
-    yield chroot_host(root)
+    ensure_root(root, log=lambda line: print(f"gimp root: {line}", file=sys.stderr), suite=suite)
+    yield chroot_host(root, SUITES[suite])
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
-"""A Debian 13 (trixie) root with GIMP 3, for running the plug-in in a real GIMP on a Debian 12 machine.
+"""Debian roots with GIMP 3, for running the plug-in in a real GIMP on a Debian 12 machine.
 
-Debian 12 ships only GIMP 2.10, so the tests build a trixie root with debootstrap once, into a cache
-folder outside the repository, and run `gimp-console-3.0` in it with chroot, each command in a mount
-namespace of its own. The chroot shares the host's network and process table, so the plug-in inside
+Debian 12 ships only GIMP 2.10, so the tests build a Debian 13 (trixie) root for GIMP 3.0 and a Debian
+testing (forky) root for GIMP 3.2 with debootstrap once each, into cache folders outside the repository,
+and run `gimp-console-3.x` in them with chroot, each command in a mount namespace of its own. (The Blender
+tests run bpy for Python 3.13 in the trixie root too.) The chroot shares the host's network and process table, so the plug-in inside
 reaches a daemon outside on 127.0.0.1 and sees its pid.
 
-    python tests/gimp/gimp_root.py [--packages openbox ...]   # build (or extend) the cached root by hand
+    python tests/gimp/gimp_root.py [--suite forky] [--packages openbox ...]   # build (or extend) a root by hand
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-SUITE = "trixie"
+SUITE = "trixie"  # GIMP 3.0 (Debian 13)
+SUITES = {"trixie": "3.0", "forky": "3.2"}  # the Debian suites the tests build roots of, and the GIMP each ships
+DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
 BASE_PACKAGES = ("gimp", "python3-zmq")
 MARKER = ".styleswap-root.json"  # written last: a root without it is incomplete and rebuilt
 ROOT_ENV = "STYLESWAP_GIMP_ROOT"
@@ -35,12 +38,12 @@ _BUILD_TIMEOUT = 900
 _ONE_LINE = re.compile(r"(deb|deb-src)\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)")  # deb [options] uri suite ...
 
 
-def default_root() -> Path:
-    """`$STYLESWAP_GIMP_ROOT`, else the user cache: outside the repository, reused by every run."""
-    if override := os.environ.get(ROOT_ENV):
+def default_root(suite: str = SUITE) -> Path:
+    """`$STYLESWAP_GIMP_ROOT` (for trixie's), else the user cache: outside the repository, reused by every run."""
+    if suite == SUITE and (override := os.environ.get(ROOT_ENV)):
         return Path(override)
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "styleswap-tests" / "gimp-trixie"
+    return Path(cache) / "styleswap-tests" / f"gimp-{suite}"
 
 
 def debian_mirror(sources: Iterable[Path] = APT_SOURCES, codename: str | None = None) -> str:
@@ -119,9 +122,9 @@ def installed_packages(root: Path) -> set[str]:
         return set()
 
 
-def ensure_root(root: Path, packages: Iterable[str] = (), log=print) -> Path:
-    """Build the root once (debootstrap + gimp + python3-zmq) and add any missing `packages`; safe to call
-    from concurrent sessions (a lock file beside the root)."""
+def ensure_root(root: Path, packages: Iterable[str] = (), log=print, suite: str = SUITE) -> Path:
+    """Build the root of Debian `suite` once (debootstrap + gimp + python3-zmq) and add any missing
+    `packages`; safe to call from concurrent sessions (a lock file beside the root)."""
     wanted = {*BASE_PACKAGES, *packages}
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.with_name(root.name + ".lock"), "w") as lock:
@@ -129,11 +132,11 @@ def ensure_root(root: Path, packages: Iterable[str] = (), log=print) -> Path:
         have = installed_packages(root)
         if not have:
             _discard(root)
-            _debootstrap(root, log)
+            _debootstrap(root, suite, log)
         missing = wanted - have
         if missing:
             _apt_install(root, sorted(missing), log)
-            (root / MARKER).write_text(json.dumps({"suite": SUITE, "packages": sorted(have | missing)}) + "\n")
+            (root / MARKER).write_text(json.dumps({"suite": suite, "packages": sorted(have | missing)}) + "\n")
     return root
 
 
@@ -146,25 +149,34 @@ def _discard(root: Path) -> None:
     shutil.rmtree(root)
 
 
-def _debootstrap(root: Path, log) -> None:
+def _debootstrap(root: Path, suite: str, log) -> None:
     if not shutil.which("debootstrap"):
         log("installing debootstrap")
         _run(["apt-get", "update"])  # a fresh machine may have no package lists yet
         _run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"], {"DEBIAN_FRONTEND": "noninteractive"})
     mirror = debian_mirror()
-    log(f"debootstrap {SUITE} from {mirror} into {root}")
-    _run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror])
+    log(f"debootstrap {suite} from {mirror} into {root}")
+    _run(debootstrap_command(suite, root, mirror))
     # No services may start inside the root while packages install.
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
 
 
+def debootstrap_command(suite: str, root: Path, mirror: str, scripts: Path = DEBOOTSTRAP_SCRIPTS) -> list[str]:
+    """An older debootstrap may not know a newer suite by name (Debian 12's has no forky); every current
+    Debian suite is built by sid's script, so that one is named then."""
+    script = [] if (scripts / suite).exists() else [str(scripts / "sid")]
+    return ["debootstrap", "--variant=minbase", suite, str(root), mirror, *script]
+
+
 def _apt_install(root: Path, packages: list[str], log) -> None:
     log(f"apt-get install {' '.join(packages)} in {root}")
     shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    _run(chroot_command(root, ["apt-get", "update"], env))
+    # A testing suite's Release file is valid for a week only; a mirror that is a snapshot serves it
+    # expired, and apt would then refuse it (stable suites carry no such date).
+    _run(chroot_command(root, ["apt-get", "-o", "Acquire::Check-Valid-Until=false", "update"], env))
     _run(chroot_command(root, ["apt-get", "install", "-y", "--no-install-recommends", *packages], env))
     _run(chroot_command(root, ["apt-get", "clean"], env))
 
@@ -198,14 +210,16 @@ def _mounts_under(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the cached Debian trixie root with GIMP 3.")
-    parser.add_argument("--root", type=Path, default=default_root())
+    parser = argparse.ArgumentParser(description="Build the cached Debian root with GIMP 3.")
+    parser.add_argument("--suite", default=SUITE, choices=SUITES, help="trixie (GIMP 3.0) or forky (GIMP 3.2)")
+    parser.add_argument("--root", type=Path)
     parser.add_argument("--packages", nargs="*", default=[], help="extra Debian packages to install in it")
     args = parser.parse_args(argv)
-    if reason := unavailable_reason(args.root):
+    root = args.root or default_root(args.suite)
+    if reason := unavailable_reason(root):
         print(reason, file=sys.stderr)
         return 1
-    print(ensure_root(args.root, args.packages))
+    print(ensure_root(root, args.packages, suite=args.suite))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Running the plug-in in a real GIMP 3 and reading back what happened.
 
-A `GimpHost` is where gimp-console-3.0 lives: the trixie root (entered with chroot) on machines whose
-Debian has no GIMP 3, or this machine itself when it has one. A `Sandbox` is a work folder the host can
+A `GimpHost` is where gimp-console-3.0 or -3.2 lives: the trixie (3.0) or forky (3.2) root, entered with
+chroot, on machines whose Debian has no such GIMP, or this machine itself when it has one. A `Sandbox` is a work folder the host can
 see, holding a GIMP profile with the plug-in installed by the real installer; each job in it is one
 gimp-console run of batch_run.py, whose dumps come back as numpy arrays.
 """
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ["STYLESWAP_DATA"])  # set by the suite's conftest
 STYLE = DATA / "eval" / "style" / "hokusai_great_wave.jpg"
 PHOTO = DATA / "eval" / "content" / "object_coffee_skimage.jpg"
-GIMP_CONSOLE = "gimp-console-3.0"
+GIMP_VERSION = "3.0"  # the GIMP a host is by default
 RUN_TIMEOUT = 240  # a run takes 5-15 s; this only stops a hung GIMP from hanging the suite
 
 
@@ -44,6 +44,11 @@ class GimpHost:
 
     root: Path | None
     python_with_zmq: str  # a Python that has pyzmq, as the plug-in sees it: the fallback under test
+    version: str = GIMP_VERSION  # GIMP's minor series: 3.0, 3.2
+
+    @property
+    def console(self) -> str:
+        return f"gimp-console-{self.version}"
 
     def host_path(self, inside: str) -> Path:
         return Path(inside) if self.root is None else self.root / inside.lstrip("/")
@@ -58,12 +63,12 @@ class GimpHost:
         return chroot_command(self.root, argv, env, binds)
 
 
-def native_host() -> GimpHost | None:
-    return GimpHost(None, sys.executable) if shutil.which(GIMP_CONSOLE) else None
+def native_host(version: str = GIMP_VERSION) -> GimpHost | None:
+    return GimpHost(None, sys.executable, version) if shutil.which(f"gimp-console-{version}") else None
 
 
-def chroot_host(root: Path) -> GimpHost:
-    return GimpHost(root, "/usr/bin/python3")  # the root's python3-zmq
+def chroot_host(root: Path, version: str = GIMP_VERSION) -> GimpHost:
+    return GimpHost(root, "/usr/bin/python3", version)  # the root's python3-zmq
 
 
 @dataclass
@@ -118,7 +123,7 @@ class Sandbox:
             **(env or {}),
         }
         batch = f"exec(open({self.host.inside(self.folder / 'batch_run.py')!r}).read())"
-        argv = ["timeout", "-k", "10", str(RUN_TIMEOUT), GIMP_CONSOLE, "-idf", "--batch-interpreter=python-fu-eval", "-b", batch, "--quit"]
+        argv = ["timeout", "-k", "10", str(RUN_TIMEOUT), self.host.console, "-idf", "--batch-interpreter=python-fu-eval", "-b", batch, "--quit"]
         process = subprocess.Popen(self.host.command(argv, full_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return Running(self, work, process, time.monotonic())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gimp_root import debian_mirror
+from gimp_root import debian_mirror, debootstrap_command
 
 DEB822 = """\
 Types: deb
@@ -41,3 +41,13 @@ def test_no_source_of_the_release_is_an_error_naming_the_files(tmp_path):
     (tmp_path / "sources.list").write_text("deb http://mirror.example/debian bullseye main\n")
     with pytest.raises(RuntimeError, match="no Debian bookworm source found in .*sources.list"):
         debian_mirror([tmp_path / "sources.list"], "bookworm")
+
+
+def test_a_suite_this_debootstrap_does_not_know_is_built_with_sids_script(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for name in ("bookworm", "trixie", "sid"):
+        (scripts / name).write_text("")
+    root = tmp_path / "root"
+    assert debootstrap_command("trixie", root, "http://mirror.example/debian", scripts) == ["debootstrap", "--variant=minbase", "trixie", str(root), "http://mirror.example/debian"]
+    assert debootstrap_command("forky", root, "http://mirror.example/debian", scripts)[-1] == str(scripts / "sid")

@@ -37,6 +37,17 @@ def test_default_profile_is_gimps_own_per_platform(monkeypatch, tmp_path, platfo
     assert install_gimp.default_profile() == Path(expected.format(home=tmp_path))
 
 
+@pytest.mark.parametrize(("existing", "expected"), [((), "3.0"), (("3.0",), "3.0"), (("3.2",), "3.2"), (("3.0", "3.2"), "3.2")])
+def test_the_profile_of_the_newest_gimp_here_is_the_default(monkeypatch, tmp_path, existing, expected):
+    """GIMP 3.2 reads GIMP/3.2 only; with no profile at all, GIMP/3.0 is what 3.2 copies on its first start."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("GIMP3_DIRECTORY", raising=False)
+    for series in existing:
+        (tmp_path / "GIMP" / series).mkdir(parents=True)
+    assert install_gimp.default_profile() == tmp_path / "GIMP" / expected
+
+
 def test_install_puts_a_self_contained_plugin_in_the_profile(tmp_path, capsys):
     assert main(["install-gimp-plugin", "--profile", str(tmp_path)]) == 0
 

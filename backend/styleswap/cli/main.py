@@ -126,12 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     weights.set_defaults(run=_weights)
 
     gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
-    gimp.add_argument("--profile", type=Path, help="GIMP 3 profile folder (default: this platform's, or $GIMP3_DIRECTORY)")
+    gimp.add_argument("--profile", type=Path, help="GIMP 3 profile folder (default: the newest GIMP 3's here, 3.2 or 3.0, or $GIMP3_DIRECTORY)")
     gimp.add_argument("--python", help="a Python with pyzmq for the plug-in to use when GIMP's own lacks pyzmq (default: this one)")
     gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
     gimp.set_defaults(run=_install_gimp_plugin)
 
-    blender = commands.add_parser("install-blender-addon", help="build the Blender add-on zip (Style Swap compositor node) to install in Blender 4.2+")
+    blender = commands.add_parser("install-blender-addon", help="build the Blender add-on zip (Style Swap compositor node) to install in Blender 4.5 LTS to 5.3")
     blender.add_argument("-o", "--output", type=Path, help="zip to write (default: ./styleswap_blender-VERSION.zip)")
     blender.add_argument("--wheels", type=Path, help="folder of pyzmq wheels to bundle, filled with pip when one is missing (default: the user cache)")
     blender.add_argument("--platform", action="append", dest="platforms", help="Blender platform to support (repeatable; default: all of linux-x64, macos-arm64, macos-x64, windows-x64)")

@@ -1,9 +1,9 @@
 """`styleswap install-blender-addon`: build the Blender add-on zip.
 
 Blender's Python has no torch and no pyzmq, so the zip carries what the add-on needs: the wire protocol
-package and the client (copied from this install, never committed twice), one pyzmq wheel per platform
-(fetched once with pip into the user cache), and the command that starts this install's daemon. The zip
-holds one top folder with both a `blender_manifest.toml` (a Blender 4.2+ extension: Blender installs the
+package and the client (copied from this install, never committed twice), one pyzmq wheel per platform and
+Blender Python (fetched once with pip into the user cache), and the command that starts this install's daemon. The zip
+holds one top folder with both a `blender_manifest.toml` (a Blender extension: Blender installs the
 wheels) and `bl_info` (a legacy add-on: it unpacks its wheel itself).
 """
 
@@ -26,8 +26,10 @@ from styleswap.tools.vendoring import vendored_files
 
 ADDON = "styleswap_blender"
 SOURCE = Path(importlib.util.find_spec(ADDON).submodule_search_locations[0])  # plugin_blender/, shipped in the wheel
-PYZMQ = "27.1.0"
-PYTHON = (3, 11)  # the CPython of Blender 4.2 to 5.0
+# The last pyzmq with a wheel per CPython: 27 has only cp312-abi3 wheels for 3.12+, and Blender's extension
+# tooling reads an abi3 wheel beside a cp311 one as 3.11-only, so a 5.1+ Blender would refuse the zip.
+PYZMQ = "26.4.0"
+PYTHONS = ((3, 11), (3, 13))  # the CPython of Blender 4.5 and 5.0; of Blender 5.1 to 5.3
 PLATFORMS = {  # Blender platform -> (pip --platform tag, sys.platform, machine) of the wheel it needs
     "linux-x64": ("manylinux_2_28_x86_64", "linux", "x86_64"),
     "macos-arm64": ("macosx_11_0_arm64", "darwin", "arm64"),
@@ -70,31 +72,36 @@ def build(output: Path, wheels: Path | None = None, platforms: Iterable[str] = P
 
 
 def fetch_wheels(folder: Path, platforms: Iterable[str]) -> list[Path]:
-    """The pyzmq wheel of each platform (one wheel may serve two), downloaded into `folder` when missing."""
+    """The pyzmq wheel of each platform and Blender Python (one wheel may serve two platforms), downloaded
+    into `folder` when missing."""
     chosen: list[Path] = []
     for name in platforms:
         if name not in PLATFORMS:
             raise StyleSwapError(f"unknown Blender platform {name!r}; choose from {', '.join(PLATFORMS)}")
-        wheel = _find_wheel(folder, name) or _download(folder, name)
-        if wheel not in chosen:
-            chosen.append(wheel)
+        for python in PYTHONS:
+            wheel = _find_wheel(folder, name, python) or _download(folder, name, python)
+            if wheel not in chosen:
+                chosen.append(wheel)
     return chosen
 
 
-def _find_wheel(folder: Path, platform: str) -> Path | None:
+def _find_wheel(folder: Path, platform: str, python: tuple[int, int]) -> Path | None:
     _, system, machine = PLATFORMS[platform]
     matches = _addon_deps().wheel_matches
-    return next((w for w in sorted(folder.glob(f"pyzmq-{PYZMQ}-*.whl")) if matches(w.name, system, machine, PYTHON)), None)
+    return next((w for w in sorted(folder.glob(f"pyzmq-{PYZMQ}-*.whl")) if matches(w.name, system, machine, python)), None)
 
 
-def _download(folder: Path, platform: str) -> Path:
+def _download(folder: Path, platform: str, python: tuple[int, int]) -> Path:
     tag = PLATFORMS[platform][0]
+    version = ".".join(map(str, python))
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:"]
-    command += ["--implementation", "cp", "--python-version", ".".join(map(str, PYTHON)), "--platform", tag, f"pyzmq=={PYZMQ}", "-d", str(folder)]
+    command += ["--implementation", "cp", "--python-version", version, "--abi", f"cp{python[0]}{python[1]}", "--platform", tag, f"pyzmq=={PYZMQ}", "-d", str(folder)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=_PIP_TIMEOUT, check=False)
-    if result.returncode or (wheel := _find_wheel(folder, platform)) is None:
-        raise StyleSwapError(f"could not download pyzmq {PYZMQ} for {platform} (pass --wheels with the wheels if offline):\n{result.stderr.strip()[-2000:]}")
+    if result.returncode or (wheel := _find_wheel(folder, platform, python)) is None:
+        raise StyleSwapError(
+            f"could not download pyzmq {PYZMQ} for {platform}, Python {version} (pass --wheels with the wheels if offline):\n{result.stderr.strip()[-2000:]}"
+        )
     return wheel
 
 

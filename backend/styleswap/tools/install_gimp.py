@@ -25,18 +25,26 @@ PLUGIN = "styleswap_gimp"  # GIMP runs plug-ins/<name>/<name>.py: folder and fil
 SOURCE = Path(importlib.util.find_spec(PLUGIN).submodule_search_locations[0])  # plugin_gimp/, shipped in the wheel
 SETTINGS = "styleswap_gimp.json"
 PROFILE_ENV = "GIMP3_DIRECTORY"  # GIMP's own override of its profile folder
+SERIES = ("3.0", "3.2")  # GIMP 3's minor series, oldest first: each has a profile folder of its own
 
 
 def default_profile() -> Path:
-    """The per-user GIMP 3.0 profile folder of this platform, or `$GIMP3_DIRECTORY` as GIMP itself honours."""
+    """The per-user profile folder of the newest GIMP 3 that has one here, or `$GIMP3_DIRECTORY` as GIMP
+    itself honours.
+
+    GIMP 3.2 reads GIMP/3.2, not GIMP/3.0; on its first start it copies GIMP/3.0 (plug-ins included) into a
+    GIMP/3.2 it does not have yet. So with no profile yet, GIMP/3.0 serves both: 3.0 reads it, 3.2 takes it over.
+    """
     if override := os.environ.get(PROFILE_ENV):
         return Path(override).expanduser()
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "GIMP" / "3.0"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "GIMP" / "3.0"
-    config = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(config) if config and os.path.isabs(config) else Path.home() / ".config") / "GIMP" / "3.0"
+        gimp = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "GIMP"
+    elif sys.platform == "darwin":
+        gimp = Path.home() / "Library" / "Application Support" / "GIMP"
+    else:
+        config = os.environ.get("XDG_CONFIG_HOME")
+        gimp = (Path(config) if config and os.path.isabs(config) else Path.home() / ".config") / "GIMP"
+    return next((gimp / series for series in reversed(SERIES) if (gimp / series).is_dir()), gimp / SERIES[0])
 
 
 def plugin_dir(profile: Path) -> Path:
