@@ -47,6 +47,22 @@ def read_content(path: Path) -> np.ndarray:
     return np.round(np.clip(pixels, 0.0, 1.0) * _TOP).astype(np.uint16)
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """A recorded matte as float32 (H, W) in [0, 1], top row first: its first channel as Blender computed it (no
+    view transform: a matte is a weight, not a colour); NaN counts as 0, overshoot is clipped."""
+    buf = oiio.ImageBuf(str(path))
+    if buf.has_error:
+        raise OSError(f"cannot read the mask {path}: {buf.geterror()}")
+    spec = buf.spec()
+    values = np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)[..., 0]
+    return np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+
+
+def mask_image(mask: np.ndarray) -> Image:
+    height, width = mask.shape
+    return Image(width, height, 1, "f32", np.ascontiguousarray(mask, dtype="<f4").tobytes())
+
+
 def _display(linear: np.ndarray, alpha: int | None) -> np.ndarray:
     out = linear.copy()
     colour = [c for c in range(linear.shape[2]) if c != alpha][:3]

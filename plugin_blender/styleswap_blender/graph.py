@@ -28,6 +28,7 @@ MANAGED = "styleswap_passes"  # id property marking the recorder node
 FIRST_FRAME = 1  # sequence files are numbered by scene frame: frame N is ####.png with N in it
 MAX_FRAMES = 1048574  # Blender's largest frame number
 
+INPUTS_RECORDED = ("Image", "Mask")  # the Style Swap node's inputs whose sources are recorded for the daemon
 _pass_items_cache: list[tuple[str, str, str, int]] = []  # Blender needs dynamic enum strings kept alive
 
 
@@ -79,6 +80,10 @@ def new_group() -> bpy.types.NodeTree:
     group.interface.new_socket("Image", in_out="INPUT", socket_type="NodeSocketColor")
     mix_in = group.interface.new_socket("Mix", in_out="INPUT", socket_type="NodeSocketFloat")
     mix_in.subtype, mix_in.min_value, mix_in.max_value, mix_in.default_value = "FACTOR", 0.0, 1.0, 1.0
+    # Mask: any matte wired in (ID Mask, Cryptomatte, a painted mask, the alpha); recorded and sent with each frame, so
+    # the daemon stylises the region around it and leaves the rest of the pass as it is. Unlinked: the whole frame.
+    mask_in = group.interface.new_socket("Mask", in_out="INPUT", socket_type="NodeSocketFloat")
+    mask_in.subtype, mask_in.min_value, mask_in.max_value, mask_in.default_value = "FACTOR", 0.0, 1.0, 1.0
     group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
     nodes, links = group.nodes, group.links
     given, result = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
@@ -131,9 +136,10 @@ def recorded_sockets(tree: bpy.types.NodeTree) -> dict[str, bpy.types.NodeSocket
         if link.from_node.bl_idname == RENDER_LAYERS and link.to_node != managed and not link.from_node.mute:
             wanted[slot_name(link.from_socket)] = link.from_socket
     for node in style_nodes(tree):
-        image = node.inputs["Image"]
-        if image.is_linked:
-            wanted[slot_name(image.links[0].from_socket)] = image.links[0].from_socket
+        for name in INPUTS_RECORDED:
+            socket = node.inputs.get(name)  # a node made before the Mask input has none
+            if socket is not None and socket.is_linked:
+                wanted[slot_name(socket.links[0].from_socket)] = socket.links[0].from_socket
     return dict(sorted(wanted.items()))
 
 
@@ -142,13 +148,13 @@ def passes_folder(tree: bpy.types.NodeTree) -> str:
     return style_nodes(tree)[0].output.rstrip("/\\") + "/passes/"
 
 
-def recording(node: bpy.types.Node) -> str | None:
-    """The file prefix of the recorded pass `node` stylises (frame N: prefix + N + ".exr"); None when
-    its Image input is not linked."""
-    image = node.inputs["Image"]
-    if not image.is_linked:
+def recording(node: bpy.types.Node, name: str = "Image") -> str | None:
+    """The file prefix of the recording of what feeds `node`'s input `name` (frame N: prefix + N + ".exr"); None
+    when that input is not linked."""
+    socket = node.inputs.get(name)
+    if socket is None or not socket.is_linked:
         return None
-    return str(Path(bpy.path.abspath(passes_folder(node.id_data))) / slot_name(image.links[0].from_socket))
+    return str(Path(bpy.path.abspath(passes_folder(node.id_data))) / slot_name(socket.links[0].from_socket))
 
 
 def schedule_sync() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class STYLESWAP_OT_stylize_rendered(bpy.types.Operator):
             if not job_targets:
                 raise ValueError("the compositor has no Style Swap node")
             if self.directory:
-                target = job_targets[0][0]
+                target = dataclasses.replace(job_targets[0][0], mask_recording=None)  # a folder's frames have no recorded matte
                 work = [(target, n, p) for n, p in numbered_frames(Path(bpy.path.abspath(self.directory))).items()]
             else:
                 frames = range(scene.frame_start, scene.frame_end + 1, scene.frame_step)

@@ -51,7 +51,7 @@ def targets(scene: bpy.types.Scene) -> list[tuple[worker.Target, bpy.types.Node]
         folder = node.folder()
         if (other := next((t.node for t, _ in found if t.folder == folder), None)) is not None:
             raise ValueError(f"{node.name} and {other} write to the same output folder {folder}: give each node its own")
-        found.append((worker.Target(node.name, style, options, folder, prefix), node))
+        found.append((worker.Target(node.name, style, options, folder, prefix, graph.recording(node, "Mask")), node))
     return found
 
 

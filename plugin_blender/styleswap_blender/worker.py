@@ -40,9 +40,13 @@ class Target:
     options: dict[str, Any]
     folder: Path  # the node's output folder
     recording: str  # the recorded pass it stylises: frame N is f"{recording}{N:04d}.exr"
+    mask_recording: str | None = None  # the recorded matte wired to its Mask input, if any: the same naming
 
     def recorded(self, frame: int) -> Path:
         return Path(f"{self.recording}{frame:04d}.exr")
+
+    def recorded_mask(self, frame: int) -> Path | None:
+        return None if self.mask_recording is None else Path(f"{self.mask_recording}{frame:04d}.exr")
 
     @property
     def stylised(self) -> Path:
@@ -51,9 +55,10 @@ class Target:
     def frame_file(self, kind: str, frame: int) -> Path:
         return frames.frame_file(self.folder, kind, frame)
 
-    def key(self, content: Any, style_hash: str) -> str:
-        """What the frame's stylised version depends on: these pixels, the style file and the node's options."""
-        return frames.fingerprint(content, {"style": style_hash, "options": self.options})
+    def key(self, content: Any, style_hash: str, mask: Any = None) -> str:
+        """What the frame's stylised version depends on: these pixels, the style file, the node's options, the mask."""
+        mask_digest = None if mask is None else frames.fingerprint(mask, {})
+        return frames.fingerprint(content, {"style": style_hash, "options": self.options, **({"mask": mask_digest} if mask is not None else {})})
 
     def settle(self, ledger: frames.Ledger, frame: int, key: str) -> bool:
         """Leave in `stylised/` only a frame made from `key`'s source and settings (brought back from `previous/`
@@ -142,13 +147,13 @@ class Job(threading.Thread):
             while (task := self._tasks.get()) is not None and not self.cancelled:
                 target, frame, source = task
                 try:
-                    content, key = self._prepare(target, source)
+                    content, mask, key = self._prepare(target, frame, source)
                     if target.settle(self._ledger(target), frame, key):
                         self.counts.kept += 1
                         continue
                     if client is None:
                         client = connect(self.connection.path, autostart=self.connection.autostart, timeout=self.connection.timeout, start_timeout=self.connection.start_timeout, name=self.client_name)
-                    self._stylize(client, target, frame, content, key)
+                    self._stylize(client, target, frame, content, mask, key)
                 except (OSError, ValueError) as exc:
                     self._fail(f"frame {frame}: {exc}")
         except Cancelled:
@@ -164,21 +169,28 @@ class Job(threading.Thread):
                     frames.restore(target.folder, frame)
             self.counts.frame = None
 
-    def _prepare(self, target: Target, source: Path) -> tuple[Any, str]:
+    def _prepare(self, target: Target, frame: int, source: Path) -> tuple[Any, Any, str]:
         content = frames.read_content(source)
-        return content, target.key(content, self._style_hash(target))
+        mask_file = target.recorded_mask(frame)
+        if mask_file is not None and not mask_file.is_file():
+            raise OSError(f"no recorded mask {mask_file.name}: render the frame again, or unlink the node's Mask input")
+        mask = None if mask_file is None else frames.read_mask(mask_file)
+        if mask is not None and mask.shape != content.shape[:2]:
+            raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the pass is {content.shape[1]}x{content.shape[0]}")
+        return content, mask, target.key(content, self._style_hash(target), mask)
 
     def _style_hash(self, target: Target) -> str:
         if target.style not in self._style_hashes:
             self._style_hashes[target.style] = frames.file_hash(target.style)
         return self._style_hashes[target.style]
 
-    def _stylize(self, client: Client, target: Target, frame: int, content: Any, key: str) -> None:
+    def _stylize(self, client: Client, target: Target, frame: int, content: Any, mask: Any, key: str) -> None:
         frames.write_png(target.frame_file("source", frame), content)  # exactly what the daemon is sent
         self.counts.frame, self.counts.fraction = frame, 0.0
         for attempt in range(2):
             try:
-                result = client.stylize(frames.to_image(content), self._style_id(client, target), target.options, progress=self._on_progress)
+                mask_image = None if mask is None else frames.mask_image(mask)
+                result = client.stylize(frames.to_image(content), self._style_id(client, target), target.options, mask=mask_image, progress=self._on_progress)
                 break
             except DaemonError as exc:
                 if exc.code != "unknown_style" or attempt:

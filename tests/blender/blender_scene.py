@@ -109,6 +109,8 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
         node.render_pass = next(s.identifier for s in layers.outputs if s.name in DIFFUSE)
     composite = addon.compat.composite_input(tree)
     tree.links.new(node.outputs["Image"], composite)
+    if settings.get("mask") == "alpha":  # a matte any render has: the film's alpha, 0 where nothing was rendered
+        tree.links.new(layers.outputs["Alpha"], node.inputs["Mask"])
     if user_output := settings.get("user_output"):
         writer = addon.compat.new_pass_writer(tree)
         writer.format.color_depth = "32"

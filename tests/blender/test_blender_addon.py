@@ -273,3 +273,17 @@ def assert_options_are_the_schemas(properties: dict) -> None:
         elif option.kind is not bool:
             assert (registered["min"], registered["max"]) == pytest.approx((option.minimum, option.maximum)), option.name
     assert set(properties) == {"style_image", "render_pass", "output", *(o.name for o in HOST_OPTIONS)}
+
+
+def test_a_matte_on_the_mask_input_limits_the_stylised_pixels(blender: Blender, tmp_path):
+    report = blender.run(tmp_path, ["render"], render_pass="combined", view="Standard", transparent=True, mask="alpha")
+    out = tmp_path / "out"
+    run = report["runs"][0]
+    assert (run["submitted"], run["stylised"], run["failed"]) == (3, 3, 0), run
+    assert any(name.startswith("Render_Layers.Alpha_") for name in report["rendered"]["passes"])  # the matte was recorded
+    for name in [f"{n:04d}.png" for n in FRAMES]:
+        source, stylised = raw(out / "source" / name), raw(out / "stylised" / name)
+        empty, solid = source[..., 3] == 0, source[..., 3] == 65535
+        assert empty.any() and solid.any()
+        assert np.array_equal(stylised[empty], source[empty])  # mask 0: the pass as it was, bit for bit
+        assert np.abs(stylised[solid][:, :3].astype(float) - source[solid][:, :3]).mean() > 10 * 257  # mask 1: stylised
