@@ -223,4 +223,4 @@ def assert_options_are_the_schemas(arguments: dict) -> None:
             assert registered["spec"] == "GimpParamChoice" and registered["choices"] == [choice.value for choice in option.choices]
         elif option.kind is not bool:
             assert (registered["minimum"], registered["maximum"]) == (option.minimum, option.maximum), option.name
-    assert set(arguments) - {"run-mode", "image", "drawables"} == {"style-file", "timeout", *(o.name.replace("_", "-") for o in HOST_OPTIONS)}
+    assert set(arguments) - {"run-mode", "image", "drawables"} == {"style-file", "mask-channel", "timeout", *(o.name.replace("_", "-") for o in HOST_OPTIONS)}
