@@ -16,6 +16,7 @@ from styleswap.color import keep_content_colour
 from styleswap.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
 from styleswap.encoder import LAYERS, POOLINGS, Encoder, load_encoder
 from styleswap.errors import StyleSwapError
+from styleswap.flow import Motion
 from styleswap.images import Picture
 from styleswap.int8_encoder import Int8Encoder, load_scales
 from styleswap.int8_inverse import Int8InverseNet, load_ranges
@@ -23,6 +24,7 @@ from styleswap.invnet import InverseNet, load_inverse
 from styleswap.metrics import swap_objective
 from styleswap.optimize import invert_by_optimisation
 from styleswap.swap import Matcher, StylePatches, match, prepare_style, swap
+from styleswap.temporal import Frame, FrameReport, TemporalState
 from styleswap.tiling import run_tiled
 from styleswap.weights import PROFILES
 
@@ -99,6 +101,7 @@ class Result:
     working_size: tuple[int, int]
     device: str
     timings: dict[str, float] = field(default_factory=dict)
+    temporal: FrameReport | None = None  # how the frame used its sequence's chain; None outside a temporal sequence
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "picture"}
@@ -208,8 +211,9 @@ class Engine:
             self._decoder = net if ranges is None else Int8InverseNet(net, ranges)
         return self._decoder
 
-    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress) -> Swapped:
-        """Encode the content and swap its activations with the style's: the target any reconstruction aims at."""
+    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress, frame: Frame | None = None) -> Swapped:
+        """Encode the content and swap its activations with the style's: the target any reconstruction aims at;
+        with a sequence's ``frame``, by its stable matching."""
         started = time.perf_counter()
         padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
@@ -222,6 +226,8 @@ class Engine:
         encoded = elapsed(started, self.device)
         target = matching
         matcher = self.matcher(options, matching, patches)
+        if frame is not None:
+            matcher = frame.matcher(matcher)
         for i in range(options.num_swap):
             target = swap(target, patches, self.memory_budget(options), matcher)
             report("swap", (i + 1) / options.num_swap)
@@ -256,18 +262,34 @@ class Engine:
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
         return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
-    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None) -> Result:
+    def stylize(
+        self,
+        content: Picture,
+        style: Picture | StylePatches,
+        options: Options,
+        progress: Progress | None = None,
+        temporal: TemporalState | None = None,
+        motion: Motion | None = None,
+    ) -> Result:
+        """Stylise one image; with ``temporal``, as the next frame of that state's sequence (``motion``: from the
+        previous frame, in this frame's pixels; estimated from the frames when None)."""
         options.validate()
         options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        swapped = self.swapped(content, style, options, report)
+        frame = None
+        if temporal is not None:
+            frame = temporal.begin(content, fit_within(content.size, options.max_size), self.encoder(options).stride, self.device, motion)
+        swapped = self.swapped(content, style, options, report, frame)
         timings = dict(swapped.timings)
         mark = time.perf_counter()
         image, objective = self.reconstruct(swapped, options, report)
         timings["reconstruct"] = elapsed(mark, self.device)
         height, width = swapped.crop
-        output = _resize(image[..., :height, :width], content.size)
+        image = image[..., :height, :width]
+        if frame is not None:
+            image = frame.finish(image)
+        output = _resize(image, content.size)
         if options.preserve_color:
             output = keep_content_colour(output, _to_tensor(content, self.device))
         rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
@@ -283,6 +305,7 @@ class Engine:
             working_size=(width, height),
             device=str(self.device),
             timings=timings,
+            temporal=None if frame is None else frame.report,
         )
 
 
