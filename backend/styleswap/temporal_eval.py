@@ -10,7 +10,8 @@ machine costs both alike. Measures, each for both modes:
   frames (the same for both modes; the temporal mode blends along that same flow, which this measure rewards);
 - swap objective of each result against the per-frame target (free matching): what temporal coherence costs in
   fidelity to the style;
-- seconds per frame (medians, the first frame left out: it loads the networks).
+- seconds per frame, wall-clock and CPU time of this process (medians, the first frame left out: it loads the
+  networks); on a machine shared with others the CPU time is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ STATIC = 0.02  # |ΔC| below which a pixel counts as static
 class Mode:
     outputs: list[np.ndarray] = field(default_factory=list)  # (H, W, 3) float32 results
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # CPU seconds of this process: less swayed by other users' load
     objectives: list[float] = field(default_factory=list)
 
 
@@ -64,9 +66,10 @@ def run(engine: Engine, frames: list[Picture], style: Picture, options: Options,
     restarts = []
     for t, frame in enumerate(frames):
         for mode, temporal in ((per, None), (tem, state)):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = engine.stylize(frame, patches, options, temporal=temporal)
             mode.seconds.append(time.perf_counter() - started)
+            mode.cpu.append(time.process_time() - cpu)
             mode.outputs.append(result.picture.rgb)
             if result.temporal is not None and result.temporal.restart and t > 0:
                 restarts.append((t, result.temporal.restart))
@@ -80,13 +83,14 @@ def run(engine: Engine, frames: list[Picture], style: Picture, options: Options,
     report["content_warped_error"] = _warped_error(contents, motions)
     for name, mode in (("per-frame", per), ("temporal", tem)):
         flicker, static = _flicker(contents, mode.outputs)
-        timed = mode.seconds[1:] or mode.seconds
+        timed, cpu = mode.seconds[1:] or mode.seconds, mode.cpu[1:] or mode.cpu
         report["modes"][name] = {
             "flicker": flicker,
             "static_flicker": static,
             "warped_error": _warped_error(mode.outputs, motions),
             "objective": statistics.fmean(mode.objectives),
             "seconds": statistics.median(timed),
+            "cpu_seconds": statistics.median(cpu),
         }
     return report, (per.outputs, tem.outputs)
 
@@ -138,6 +142,7 @@ def table(report: dict, device: str, name: str) -> str:
         ("warped error (x 1e3)", "warped_error", "{:.3f}"),
         ("swap objective (per-frame target)", "objective", "{:.4f}"),
         ("seconds per frame (median)", "seconds", "{:.3f}"),
+        ("CPU seconds per frame (median)", "cpu_seconds", "{:.3f}"),
     ]
     for label, key, fmt in rows:
         scale = 1e3 if key == "warped_error" else 1.0
