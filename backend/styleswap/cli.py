@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     temporal.add_argument("--match", choices=MATCHES, default=defaults.match, help="patch matching, as for stylize")
     temporal.add_argument("--strip", type=Path, help="write a PNG of a few frames: content, per-frame, temporal and their changes from frame to frame")
     temporal.add_argument("--json", type=Path, help="also write the measures to this JSON file")
+    temporal.add_argument("--threads", type=int, help="torch and OpenCV threads (1 makes CPU times comparable on a machine others load)")
     temporal.add_argument("--device", choices=DEVICES, default="auto")
     _precision_flag(temporal)
     temporal.set_defaults(run=_eval_temporal)
@@ -369,6 +370,10 @@ def _eval_temporal(args: argparse.Namespace) -> int:
     if len(files) < 2 or args.size < 32:
         raise StyleSwapError(f"eval-temporal needs at least 2 frames ({len(files)} given) and --size of at least 32")
     TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
+    if args.threads is not None:
+        if args.threads < 1:
+            raise StyleSwapError(f"--threads must be at least 1, not {args.threads}")
+        temporal_eval.set_threads(args.threads)
     engine = Engine(args.device, precision=args.precision)
     options = Options(max_size=args.size, style_size=args.size, match=args.match)
     frames = temporal_eval.load_frames(files, args.size)

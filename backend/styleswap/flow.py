@@ -75,10 +75,11 @@ def estimate(previous: np.ndarray, current: np.ndarray) -> Motion:
     return Motion(dis.calc(grey[1], grey[0], None), dis.calc(grey[0], grey[1], None))
 
 
-def warp(image: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
-    """The previous frame's (1, C, H, W) ``image`` moved onto this frame along ``backward`` (H, W, 2), bilinearly."""
+def warp(image: torch.Tensor, backward: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """The previous frame's (1, C, H, W) ``image`` moved onto this frame along ``backward`` (H, W, 2), interpolated
+    by ``mode`` (grid_sample's)."""
     _, _, height, width = image.shape
-    return F.grid_sample(image, _grid(backward, height, width), mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, _grid(backward, height, width), mode=mode, padding_mode="border", align_corners=True)
 
 
 def _grid(backward: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ DEFAULT_MARGIN = 0.02  # measured in docs/temporal.md
 DEFAULT_BLEND = 0.5
 SCENE_CUT = 0.2  # share of pixels that must follow the motion for the chain to go on
 CELL_TRUST = 0.75  # a feature cell follows the motion when this share of its pixels do (a patch when all its cells do)
+BLEND_WARP = "bilinear"  # how the previous result is resampled along the motion
 _CORRELATION_BLOCK = 256  # content positions whose correlations are taken at a time
 _FEATHER = 7  # pixels over which the blend fades out towards untrusted regions
 
@@ -206,7 +207,7 @@ class Frame:
             trusted = self._trusted.float()[None, None]
             feathered = F.avg_pool2d(trusted, _FEATHER, 1, _FEATHER // 2, count_include_pad=False) * trusted
             weight = state.blend * feathered.to(image.dtype)
-            image = image + weight * (flow.warp(previous.stylised.to(image.dtype), self._backward) - image)
+            image = image + weight * (flow.warp(previous.stylised.to(image.dtype), self._backward, BLEND_WARP) - image)
         state._previous = _Previous(self._size, self._rgb, image.detach().clone(), self._indices, self._chain)
         return image
 

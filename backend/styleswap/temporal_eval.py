@@ -45,6 +45,16 @@ class Mode:
     objectives: list[float] = field(default_factory=list)
 
 
+def set_threads(count: int) -> None:
+    torch.set_num_threads(count)
+    try:
+        import cv2
+
+        cv2.setNumThreads(count)
+    except ImportError:
+        pass
+
+
 def load_frames(files: list[Path], size: int) -> list[Picture]:
     """The frames scaled (Lanczos) so their long side is ``size``: measures are taken at the working size."""
     pictures = []
