@@ -383,7 +383,7 @@ def _eval_temporal(args: argparse.Namespace) -> int:
     if args.strip:
         temporal_eval.strip(frames, outputs, len(frames) // 2, 4, args.strip)
     if args.json:
-        args.json.write_text(json.dumps({"frames": args.frames, "style": args.style, "machine": bench.machine(), **report}, indent=2))
+        args.json.write_text(json.dumps({"sequence": args.frames, "style": args.style, "machine": bench.machine(), **report}, indent=2))
     return 0
 
 

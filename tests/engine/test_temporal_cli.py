@@ -82,3 +82,14 @@ def test_frames_of_different_sizes_are_refused_before_any_work(tmp_path, frames,
 def test_bad_temporal_options_are_refused(tmp_path, frames, flag, value, message):
     run = styleswap("stylize", f"{frames}/*.png", tmp_path / "style.png", "-o", tmp_path / "out", "--temporal", flag, value, *SMALL)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_eval_temporal_prints_the_table_and_writes_the_strip(tmp_path, frames, models):
+    run = styleswap("eval-temporal", f"{frames}/*.png", tmp_path / "style.png", "--size", "96", "--device", "cpu", "--strip", tmp_path / "strip.png", "--json", tmp_path / "report.json")
+    assert run.returncode == 0, run.stderr
+    for row in ("static-region flicker", "whole-frame flicker", "warped error", "swap objective (per-frame target)", "seconds per frame", "machine:"):
+        assert row in run.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    per, tem = report["modes"]["per-frame"], report["modes"]["temporal"]
+    assert report["frames"] == 4 and tem["warped_error"] < per["warped_error"] and tem["flicker"] < per["flicker"]
+    assert Image.open(tmp_path / "strip.png").size == (2 * 256 + 2, 5 * 256 + 4 * 2)  # frames 3 and 4 (from the middle on), 5 rows
