@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from styleswap import __version__
+from styleswap.cli import temporal_files
 from styleswap.cli.flags import add_option_flags, option_values
 from styleswap.cli.remote import DaemonEngine
 from styleswap.engine import int8
@@ -22,9 +23,11 @@ from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import SUFFIXES, Picture, load_image, save_image
 from styleswap.engine.mask import mask_from_picture
 from styleswap.engine.stylize import MATCHES, METHODS, Engine, Options
+from styleswap.engine.temporal import DEFAULT_BLEND, DEFAULT_MARGIN, TemporalState
 from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
 from styleswap.tools import bench, calibrate, evaluate
 from styleswap.tools.train import TrainConfig, Trainer
+from styleswap_protocol.options import BY_NAME
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
     run.add_argument("--mask", help="stylise only where this image is white (soft where gray), the rest stays as it is; the content's size")
+    run.add_argument("--temporal", action="store_true", help="stylise the contents as the frames of one sequence, in name order, each following the motion from the one before (less flicker); a rerun into the same folder resumes after the last finished frame")
+    run.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
+    run.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
+    run.add_argument("--score", action="store_true", help="also measure the result's swap objective (one more encoding with the inverse network)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -120,6 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(ev)
     ev.set_defaults(run=_eval)
 
+    temporal = commands.add_parser("eval-temporal", help="measure the flicker of a stylised sequence, frame by frame against --temporal")
+    temporal.add_argument("frames", help="folder of frames or glob pattern (quote it), taken in name order")
+    temporal.add_argument("style", help="style image")
+    temporal.add_argument("--size", type=int, default=512, help="longest side the frames and the style are worked at")
+    temporal.add_argument("--frames", dest="count", type=int, help="only the first N frames")
+    temporal.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="see stylize --temporal-margin")
+    temporal.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="see stylize --temporal-blend")
+    temporal.add_argument("--match", choices=MATCHES, default=BY_NAME["match"].default, help="patch matching, as for stylize")
+    temporal.add_argument("--strip", type=Path, help="write a PNG of a few frames: content, per-frame, temporal and their changes from frame to frame")
+    temporal.add_argument("--json", type=Path, help="also write the measures to this JSON file")
+    temporal.add_argument("--threads", type=int, help="torch and OpenCV threads (1 makes CPU times comparable on a machine others load)")
+    temporal.add_argument("--device", choices=DEVICES, default="auto")
+    _precision_flag(temporal)
+    temporal.set_defaults(run=_eval_temporal)
+
     weights = commands.add_parser("weights", help="download, check or locate encoder weights")
     weights.add_argument("action", choices=("fetch", "verify", "path"))
     weights.add_argument("--encoder", choices=(*PROFILES, "all"), default="all")
@@ -165,10 +187,23 @@ def _stylize(args: argparse.Namespace) -> int:
         raise StyleSwapError(f"{args.content} names a batch of images ({len(contents)} now): give an output folder, not the file {output}")
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
+    if args.temporal:
+        if args.daemon:
+            raise StyleSwapError("--temporal runs in this process for now, not on the daemon: leave out --daemon")
+        if not batch:
+            raise StyleSwapError(f"--temporal stylises a sequence: give a folder of frames or a glob pattern, not the single file {args.content}")
+        state = TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
+        temporal_files.check_sizes(contents)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
     mask = mask_from_picture(load_image(args.mask)) if args.mask else None
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
+    if args.temporal:
+        key = temporal_files.run_key(Path(args.style), options, args.temporal_margin, args.temporal_blend)
+        say = (lambda line: None) if args.json or args.quiet else (lambda line: print(line, file=sys.stderr))
+        warn = lambda line: print(f"styleswap: {line}", file=sys.stderr)  # noqa: E731
+        summaries, failed = temporal_files.stylize_sequence(engine, contents, targets, style, options, state, key, output, _save, lambda name: _progress_bar(name, args.quiet), say, warn)
+        contents = []  # done
     for content, target in zip(contents, targets):
         try:
             result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet), mask)
@@ -293,6 +328,38 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({name: vars(s) for name, s in scores.items()}, indent=2))
     return 0
+
+
+def _eval_temporal(args: argparse.Namespace) -> int:
+    from styleswap.tools import temporal_eval
+
+    files, _ = _contents(args.frames)
+    files = files[: args.count] if args.count else files
+    if len(files) < 2 or args.size < 32:
+        raise StyleSwapError(f"eval-temporal needs at least 2 frames ({len(files)} given) and --size of at least 32")
+    TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
+    if args.threads is not None:
+        if args.threads < 1:
+            raise StyleSwapError(f"--threads must be at least 1, not {args.threads}")
+        temporal_eval.set_threads(args.threads)
+    engine = Engine(args.device, precision=args.precision)
+    options = Options(max_size=args.size, style_size=args.size, match=args.match)
+    frames = temporal_eval.load_frames(files, args.size)
+    _same_size(files, [f.size for f in frames])
+    report, outputs = temporal_eval.run(engine, frames, load_image(args.style), options, args.temporal_margin, args.temporal_blend, lambda line: print(line, file=sys.stderr))
+    print(temporal_eval.table(report, f"{engine.device} ({engine.precision}, {args.match} matching)", f"{args.frames} with {Path(args.style).name}"))
+    if args.strip:
+        temporal_eval.strip(frames, outputs, len(frames) // 2, 4, args.strip)
+    if args.json:
+        args.json.write_text(json.dumps({"sequence": args.frames, "style": args.style, "machine": bench.machine(), **report}, indent=2))
+    return 0
+
+
+def _same_size(files: list[Path], sizes: list[tuple[int, int]]) -> None:
+    """Refuse a sequence whose frames differ in size, before any work."""
+    for path, size in zip(files, sizes):
+        if size != sizes[0]:
+            raise StyleSwapError(f"{path} is {size[0]}x{size[1]} but {files[0]} is {sizes[0][0]}x{sizes[0][1]}: a temporal sequence takes frames of one size")
 
 
 def _weights(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from styleswap.engine.color import keep_content_colour
 from styleswap.engine.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
 from styleswap.engine.encoder import Encoder, load_encoder
 from styleswap.engine.errors import StyleSwapError
+from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
 from styleswap.engine.int8_encoder import Int8Encoder, load_scales
 from styleswap.engine.int8_inverse import Int8InverseNet, load_ranges
@@ -25,6 +26,7 @@ from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
 from styleswap.engine.optimize import invert_by_optimisation
 from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
+from styleswap.engine.temporal import Frame, FrameReport, TemporalState
 from styleswap.engine.tiling import run_tiled
 from styleswap_protocol.options import BY_NAME, OPTIONS, OptionError
 
@@ -80,6 +82,7 @@ class Result:
     device: str
     timings: dict[str, float] = field(default_factory=dict)
     region: tuple[int, int, int, int] | None = None  # with a mask: (x, y, width, height) of the part stylised
+    temporal: FrameReport | None = None  # how the frame used its sequence's chain; None outside a temporal sequence
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "picture"}
@@ -188,8 +191,9 @@ class Engine:
             self._decoder = net if ranges is None else Int8InverseNet(net, ranges)
         return self._decoder
 
-    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress) -> Swapped:
-        """Encode the content and swap its activations with the style's: the target any reconstruction aims at."""
+    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress, frame: Frame | None = None) -> Swapped:
+        """Encode the content and swap its activations with the style's: the target any reconstruction aims at;
+        with a sequence's ``frame``, by its stable matching."""
         started = time.perf_counter()
         padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
@@ -202,6 +206,8 @@ class Engine:
         encoded = elapsed(started, self.device)
         target = matching
         matcher = self.matcher(options, matching, patches)
+        if frame is not None:
+            matcher = frame.matcher(matcher)
         for i in range(options.num_swap):
             target = swap(target, patches, self.memory_budget(options), matcher)
             report("swap", (i + 1) / options.num_swap)
@@ -236,21 +242,39 @@ class Engine:
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
         return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
 
-    def stylize(self, content: Picture, style: Picture | StylePatches, options: Options, progress: Progress | None = None, mask: np.ndarray | None = None) -> Result:
-        """Stylise `content`; with a `mask` (float (H, W) in [0, 1]), only the region around what it covers, laid
-        over the content by it (see `styleswap.engine.mask`)."""
+    def stylize(
+        self,
+        content: Picture,
+        style: Picture | StylePatches,
+        options: Options,
+        progress: Progress | None = None,
+        mask: np.ndarray | None = None,
+        temporal: TemporalState | None = None,
+        motion: Motion | None = None,
+    ) -> Result:
+        """Stylise one image. With a `mask` (float (H, W) in [0, 1]), only the region around what it covers, laid
+        over the content by it (see `styleswap.engine.mask`); with ``temporal``, as the next frame of that state's
+        sequence (``motion``: from the previous frame, in this frame's pixels; estimated from the frames when None)."""
         if mask is not None:
+            if temporal is not None:
+                raise StyleSwapError("a mask and a temporal sequence cannot be combined yet")
             return _stylize_masked(self, content, style, options, progress, check_mask(mask, content.size))
         options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
         report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        swapped = self.swapped(content, style, options, report)
+        frame = None
+        if temporal is not None:
+            frame = temporal.begin(content, fit_within(content.size, options.max_size), self.encoder(options).stride, self.device, motion)
+        swapped = self.swapped(content, style, options, report, frame)
         timings = dict(swapped.timings)
         mark = time.perf_counter()
         image, objective = self.reconstruct(swapped, options, report)
         timings["reconstruct"] = elapsed(mark, self.device)
         height, width = swapped.crop
-        output = _resize(image[..., :height, :width], content.size)
+        image = image[..., :height, :width]
+        if frame is not None:
+            image = frame.finish(image)
+        output = _resize(image, content.size)
         if options.preserve_color:
             output = keep_content_colour(output, _to_tensor(content, self.device))
         rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
@@ -266,6 +290,7 @@ class Engine:
             working_size=(width, height),
             device=str(self.device),
             timings=timings,
+            temporal=None if frame is None else frame.report,
         )
 
 
