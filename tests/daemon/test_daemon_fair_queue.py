@@ -1,6 +1,7 @@
 import threading
 import time
 
+from styleswap.daemon import fair_queue
 from styleswap.daemon.fair_queue import FairQueue
 
 
@@ -76,3 +77,17 @@ def test_close_wakes_the_consumer_with_none():
     queue.close()
     consumer.join(5)
     assert got == [None] and not consumer.is_alive()
+
+
+def test_pruning_the_served_memory_keeps_the_turns_of_clients_still_waiting(monkeypatch):
+    """Past _SERVED_MEMORY clients the queue forgets those with nothing queued, but not the last turn of those still
+    waiting: a client served a moment ago must not look new and jump ahead of one served earlier."""
+    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", 2)
+    queue: FairQueue[str] = FairQueue()
+    for i in range(1, 4):
+        queue.put("a", f"a{i}")
+        queue.put("b", f"b{i}")
+    assert [queue.get(timeout=0) for _ in range(3)] == ["a1", "b1", "a2"]  # a's turn is later than b's
+    queue.put("c", "c1")
+    assert queue.get(timeout=0) == "c1"  # a newcomer goes first; 3 remembered clients > 2: c (no lane) is pruned
+    assert drain(queue) == ["b2", "a3", "b3"]
