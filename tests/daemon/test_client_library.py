@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from daemon_helpers import SLOW, TINY, jobs_held, picture, to_image, wait_until
+from daemon_helpers import SLOW, jobs_held, picture, to_image, wait_until
 from styleswap import cli
 from styleswap.client import Client, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
