@@ -154,6 +154,15 @@ class RawPeer:
             return None
         return decode(self.socket.recv_multipart(), self.info.key, self.guard, max_pixels=1 << 28)
 
+    def recv_until(self, condition: Callable[[Message], bool], what: str, timeout: float = 120.0) -> Message:
+        """The first message meeting ``condition``, skipping others (progress); fails the test past one deadline for
+        the whole wait, so a stream of progress cannot keep it waiting for ever."""
+        deadline = time.monotonic() + timeout
+        while (msg := self.recv(max(0.0, deadline - time.monotonic()))) is not None:
+            if condition(msg):
+                return msg
+        pytest.fail(f"{what} did not come within {timeout:g} s")
+
     def reply_to(self, request_id: str | None, timeout: float = REPLY_TIMEOUT) -> Message:
         deadline = time.monotonic() + timeout
         while (msg := self.recv(max(0.0, deadline - time.monotonic()))) is not None:

@@ -1,8 +1,13 @@
 import threading
-import time
 
+from daemon_helpers import wait_until
 from styleswap.daemon import fair_queue
 from styleswap.daemon.fair_queue import FairQueue
+
+
+def waiting_consumers(queue: FairQueue) -> int:
+    """Threads blocked in ``get`` (CPython's Condition keeps its waiters in ``_waiters``)."""
+    return len(queue._cond._waiters)
 
 
 def drain(queue: FairQueue) -> list:
@@ -62,9 +67,9 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
     got = []
     consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
     consumer.start()
-    time.sleep(0.1)
+    wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")  # so resuming must wake it
     queue.set_paused(False)
-    consumer.join(5)
+    consumer.join(120)
     assert got == ["a1"]
 
 
@@ -73,9 +78,9 @@ def test_close_wakes_the_consumer_with_none():
     got = []
     consumer = threading.Thread(target=lambda: got.append(queue.get()))
     consumer.start()
-    time.sleep(0.05)
+    wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")
     queue.close()
-    consumer.join(5)
+    consumer.join(120)
     assert got == [None] and not consumer.is_alive()
 
 
