@@ -48,3 +48,16 @@ def chelsea() -> np.ndarray:
     from skimage import data
 
     return data.chelsea()
+
+
+# Per-test timeouts (pytest-timeout) above the suite's default in pyproject: the first GIMP test builds a Debian
+# root with GIMP 3, the first Blender test a bpy venv per version (minutes each), and every test there drives a
+# real host process.
+HOST_TIMEOUTS = {"gimp": 3600, "blender": 3600}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        room = Path(item.path).relative_to(REPO / "tests").parts[0]
+        if room in HOST_TIMEOUTS and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(HOST_TIMEOUTS[room]))
