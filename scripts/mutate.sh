@@ -51,6 +51,7 @@ TOML
 
 rm -f "$work/session.sqlite"
 "$python" -m cosmic_ray.cli init "$work/config.toml" "$work/session.sqlite"
+"$python" scripts/mutation_skip_annotations.py "$work/session.sqlite" "$module"
 "$python" -m cosmic_ray.cli baseline "$work/config.toml"
 "$python" -m cosmic_ray.cli exec "$work/config.toml" "$work/session.sqlite"
 "$(dirname "$python")/cr-report" --show-pending "$work/session.sqlite" >"$work/report.txt"

@@ -96,3 +96,16 @@ def test_pruning_the_served_memory_keeps_the_turns_of_clients_still_waiting(monk
     queue.put("c", "c1")
     assert queue.get(timeout=0) == "c1"  # a newcomer goes first; 3 remembered clients > 2: c (no lane) is pruned
     assert drain(queue) == ["b2", "a3", "b3"]
+
+
+def test_a_client_whose_lane_emptied_keeps_its_turn_until_the_memory_overflows(monkeypatch):
+    """With room for 2 clients nothing is pruned at 2: a, served after b and back with a new item, still waits
+    behind b; pruning at the limit (or below it) would forget a's turn and let it jump ahead."""
+    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", 2)
+    queue: FairQueue[str] = FairQueue()
+    queue.put("b", "b1")
+    queue.put("b", "b2")
+    queue.put("a", "a1")
+    assert [queue.get(timeout=0), queue.get(timeout=0)] == ["b1", "a1"]  # a's lane is empty now
+    queue.put("a", "a2")
+    assert drain(queue) == ["b2", "a2"]
