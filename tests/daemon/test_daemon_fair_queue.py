@@ -1,5 +1,7 @@
 import threading
 
+import pytest
+
 from daemon_helpers import wait_until
 from styleswap.daemon import fair_queue
 from styleswap.daemon.fair_queue import FairQueue
@@ -98,10 +100,12 @@ def test_pruning_the_served_memory_keeps_the_turns_of_clients_still_waiting(monk
     assert drain(queue) == ["b2", "a3", "b3"]
 
 
-def test_a_client_whose_lane_emptied_keeps_its_turn_until_the_memory_overflows(monkeypatch):
-    """With room for 2 clients nothing is pruned at 2: a, served after b and back with a new item, still waits
-    behind b; pruning at the limit (or below it) would forget a's turn and let it jump ahead."""
-    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", 2)
+@pytest.mark.parametrize("memory", [2, fair_queue._SERVED_MEMORY])
+def test_a_client_whose_lane_emptied_keeps_its_turn_until_the_memory_overflows(monkeypatch, memory):
+    """With room for 2 clients nothing is pruned at 2 (nor below the default's 4096): a, served after b and back
+    with a new item, still waits behind b; pruning at the limit or below it would forget a's turn and let it jump
+    ahead."""
+    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", memory)
     queue: FairQueue[str] = FairQueue()
     queue.put("b", "b1")
     queue.put("b", "b2")
@@ -109,3 +113,10 @@ def test_a_client_whose_lane_emptied_keeps_its_turn_until_the_memory_overflows(m
     assert [queue.get(timeout=0), queue.get(timeout=0)] == ["b1", "a1"]  # a's lane is empty now
     queue.put("a", "a2")
     assert drain(queue) == ["b2", "a2"]
+
+
+def test_paused_reads_as_a_flag():
+    queue: FairQueue[str] = FairQueue()
+    assert queue.paused is False
+    queue.set_paused(True)
+    assert queue.paused is True
