@@ -50,9 +50,16 @@ def chelsea() -> np.ndarray:
     return data.chelsea()
 
 
+# Per-test timeouts (pytest-timeout) above the suite's default in pyproject: the first GIMP test builds a Debian
+# root with GIMP 3, the first Blender test a bpy venv per version (minutes each), and every test there drives a
+# real host process.
+HOST_TIMEOUTS = {"gimp": 3600, "blender": 3600}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` or ``mps`` are skipped, with the reason, where that backend is absent: they count as
-    skipped, never as passed, so a CPU-only run says how much of the GPU path it did not prove."""
+    """Host tests get their longer timeouts. Tests marked ``cuda`` or ``mps`` are skipped, with the reason, where that
+    backend is absent: they count as skipped, never as passed, so a CPU-only run says how much of the GPU path it did
+    not prove."""
     import torch
 
     absent = {
@@ -60,6 +67,9 @@ def pytest_collection_modifyitems(config, items):
         "mps": None if torch.backends.mps.is_available() else "needs Apple's MPS backend (torch.backends.mps.is_available() is false)",
     }
     for item in items:
+        room = Path(item.path).relative_to(REPO / "tests").parts[0]
+        if room in HOST_TIMEOUTS and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(HOST_TIMEOUTS[room]))
         for mark, reason in absent.items():
             if reason and item.get_closest_marker(mark) is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))

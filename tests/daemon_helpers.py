@@ -12,8 +12,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import pytest
 import zmq
 
 from styleswap_client import Client, wait_until_ready
@@ -23,6 +25,21 @@ START_TIMEOUT = 90.0
 REPLY_TIMEOUT = 30.0
 TINY = {"method": "optim", "iters": 1, "max_size": 32, "style_size": 32}  # a request of milliseconds
 SLOW = {**TINY, "iters": 100000, "max_size": 64}  # minutes, unless cancelled
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail the test (not hang it) after a deadline only a stuck daemon misses."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.05)
+
+
+def jobs_held(running: RunningDaemon) -> int:
+    """Jobs the daemon holds, queued or running, as its hello says."""
+    with running.client() as client:
+        return client.hello()["engine"]["jobs"]
 
 
 def _die_with_parent() -> None:
@@ -136,6 +153,15 @@ class RawPeer:
         if not self.socket.poll(timeout * 1000):
             return None
         return decode(self.socket.recv_multipart(), self.info.key, self.guard, max_pixels=1 << 28)
+
+    def recv_until(self, condition: Callable[[Message], bool], what: str, timeout: float = 120.0) -> Message:
+        """The first message meeting ``condition``, skipping others (progress); fails the test past one deadline for
+        the whole wait, so a stream of progress cannot keep it waiting for ever."""
+        deadline = time.monotonic() + timeout
+        while (msg := self.recv(max(0.0, deadline - time.monotonic()))) is not None:
+            if condition(msg):
+                return msg
+        pytest.fail(f"{what} did not come within {timeout:g} s")
 
     def reply_to(self, request_id: str | None, timeout: float = REPLY_TIMEOUT) -> Message:
         deadline = time.monotonic() + timeout

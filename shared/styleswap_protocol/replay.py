@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from .errors import ReplayedMessageError, StaleMessageError
 
@@ -16,10 +17,11 @@ class ReplayGuard:
     `capacity` is exceeded. Either way the guard raises its floor to that send
     time and refuses anything sent at or before the floor, so a forgotten id
     can never be accepted again (not even after the wall clock steps back).
-    One guard per receiving socket.
+    One guard per receiving socket. ``clock`` gives the receiver's time in
+    seconds since the epoch (tests step it forwards and back).
     """
 
-    def __init__(self, window: float = 300.0, capacity: int = 10_000) -> None:
+    def __init__(self, window: float = 300.0, capacity: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         if not window > 0 or not math.isfinite(window):
             raise ValueError(f"window must be a positive number of seconds, got {window!r}")
         if capacity < 1:
@@ -28,13 +30,14 @@ class ReplayGuard:
         self.capacity = capacity
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._floor = -math.inf
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def check(self, msg_id: str, sent: float) -> None:
         """Accept and remember `msg_id`, or raise; call only for authenticated messages."""
-        now = time.time()
+        now = self._clock()
         if abs(now - sent) > self.window:
             raise StaleMessageError(
                 f"message time is {sent - now:+.1f} s from this clock; the window is ±{self.window:g} s"

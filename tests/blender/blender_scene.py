@@ -5,7 +5,7 @@ Style Swap node, do what the test asks, and write what happened to a JSON file.
 
 Settings: zip, install ("extension" | "legacy"), connection (the daemon's connection file), style,
 out (the node's output folder), render_dir, render_pass ("combined" | "diffuse"), view ("Standard" | "AgX"),
-transparent, frames, size ([width, height]; also the node's max size), output (the node's output folder as the
+transparent, frames, size ([width, height]; also the node's max size), preserve_color (the node's option), output (the node's output folder as the
 user types it; default: `out`), user_output (a folder: a File Output
 node of the user's own records the Combined pass there as float EXR), steps (in order; each of "render",
 "stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite",
@@ -105,6 +105,7 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
     node.style_image = settings["style"]
     node.output = settings.get("output", settings["out"] + "/")
     node.method, node.max_size, node.patch_size = "invnet", max(settings.get("size", (64, 48))), 3
+    node.preserve_color = settings.get("preserve_color", False)
     if settings.get("render_pass") == "diffuse":
         node.render_pass = next(s.identifier for s in layers.outputs if s.name in DIFFUSE)
     composite = addon.compat.composite_input(tree)
@@ -143,11 +144,12 @@ def references(addon: object, node: bpy.types.Node, scene: bpy.types.Scene, out:
         save_with_view(out / "stylised" / f"{frame:04d}.png", out / "expected" / f"{frame:04d}.png", scene, "sRGB")
 
 
-def cancel_after_first_frame(job: object, timeout: float = 60.0) -> None:
+def cancel_after_first_frame(job: object, timeout: float = 240.0) -> None:
     """Press Cancel as soon as one frame is stylised (the job runs on while this thread sleeps)."""
     deadline = time.monotonic() + timeout
     while job.counts.stylised < 1 and job.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert job.counts.stylised >= 1, f"no frame stylised within {timeout:g} s"
     assert bpy.ops.styleswap.cancel() == {"FINISHED"}
 
 

@@ -38,14 +38,21 @@ def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.png"))
 
 
-def cli_stylize(sources: Path, target: Path) -> Path:
+def cli_stylize(sources: Path, target: Path, flags: tuple[str, ...] = ()) -> Path:
     """`styleswap stylize` on the frames the add-on sent, in-process engine, same options as the node."""
-    subprocess.run([sys.executable, "-m", "styleswap", "stylize", str(sources), str(STYLE), "-o", str(target), *ENGINE_FLAGS, "--quiet"], check=True, timeout=300)
+    command = [sys.executable, "-m", "styleswap", "stylize", str(sources), str(STYLE), "-o", str(target), *ENGINE_FLAGS, *flags, "--quiet"]
+    subprocess.run(command, check=True, timeout=300)
     return target
 
 
 def opaque(picture: np.ndarray) -> np.ndarray:
     return picture[..., 3] >= 254.99
+
+
+def chroma(picture: np.ndarray) -> np.ndarray:
+    """BT.601 Cb and Cr, written out here rather than taken from the engine."""
+    r, g, b = picture[..., 0], picture[..., 1], picture[..., 2]
+    return np.stack([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], axis=-1)
 
 
 def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Blender, tmp_path):
@@ -95,6 +102,21 @@ def test_combined_pass_is_stylised_per_frame_composited_and_resumed(blender: Ble
     source = frame(out / "source" / "0001.png")
     assert np.abs(frame(render / "0001.png") - source)[opaque(source)].max() < 0.05
     assert not list((out / "previous").glob("*.png"))  # the frames held aside during the render came back
+
+
+def test_preserve_colour_on_the_node_keeps_the_frames_colours(blender: Blender, tmp_path):
+    report = blender.run(tmp_path, ["render"], render_pass="combined", view="Standard", frames=1, preserve_color=True)
+    out = tmp_path / "out"
+    run = report["runs"][0]
+    assert (run["submitted"], run["stylised"], run["failed"]) == (1, 1, 0), run
+
+    source, stylised = frame(out / "source" / "0001.png"), frame(out / "stylised" / "0001.png")
+    plain = frame(cli_stylize(out / "source", tmp_path / "plain") / "0001.png")
+    kept = frame(cli_stylize(out / "source", tmp_path / "kept", ("--preserve-color",)) / "0001.png")
+    assert np.abs(stylised - kept).max() < 0.5  # what `styleswap stylize --preserve-color` gives
+    colour_error = np.abs(chroma(stylised) - chroma(source)).mean()
+    assert colour_error < 1.0 and colour_error < 0.2 * np.abs(chroma(plain) - chroma(source)).mean()
+    assert np.abs(stylised - source)[..., :3].mean() > 5  # restyled all the same
 
 
 def test_a_render_after_a_change_composites_its_own_pass_and_stale_frames_are_never_composited(blender: Blender, tmp_path):

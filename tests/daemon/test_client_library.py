@@ -3,13 +3,12 @@
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from daemon_helpers import TINY, picture, to_image
+from daemon_helpers import SLOW, jobs_held, picture, to_image, wait_until
 from styleswap import cli
 from styleswap_client import Client, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
@@ -23,28 +22,26 @@ def test_importable_without_torch_or_numpy():
 
 def test_a_silent_daemon_times_out_with_a_clear_message():
     nobody = ConnectionInfo(port=9, key=new_key(), pid=1, version="0", started=0)  # discard port: nothing answers
-    started = time.monotonic()
-    with Client(nobody, timeout=0.3) as client:
+    with Client(nobody, timeout=0.3) as client:  # a client that hung instead fails on the test's own timeout
         with pytest.raises(DaemonTimeout) as caught:
             client.hello()
-    assert time.monotonic() - started < 2
     assert "within 0.3 s" in caught.value.message and "connect again" in caught.value.message
 
 
 def test_a_daemon_that_dies_mid_job_is_reported_as_gone_at_once_not_at_the_timeout(launcher):
     running = launcher()
-    killed_at = []
+    killed = []
 
     def kill_on_first_progress(progress: Progress) -> None:
-        if not killed_at:
+        if not killed:
             running.process.kill()
             running.process.wait()
-            killed_at.append(time.monotonic())
+            killed.append(True)
 
-    with running.client(timeout=60) as client:
+    # a reply timeout far past the test's own: a client that waited for it fails the test on its timeout
+    with running.client(timeout=24 * 3600) as client:
         with pytest.raises(DaemonUnavailable) as caught:
             client.stylize(to_image(picture(64, 48, 3)), to_image(picture(64, 48, 3, seed=1)), {"method": "optim", "iters": 500, "max_size": 64}, progress=kill_on_first_progress)
-    assert time.monotonic() - killed_at[0] < 5  # the liveness check runs every second; the timeout is 60 s
     assert f"(pid {running.info.pid}) has exited" in caught.value.message
 
 
@@ -62,14 +59,41 @@ def test_cli_daemon_flag_waits_for_a_place_in_a_full_queue(launcher, tmp_path, m
     running = launcher("--max-queued-jobs", "1")
     monkeypatch.setenv("STYLESWAP_CONNECTION_FILE", str(running.path))
     PILImage.fromarray(picture(40, 30, 3, seed=4)).save(tmp_path / "c.png")
+    release, errors, status = threading.Event(), [], []
+
+    def hold_until_released(progress: Progress) -> None:
+        if release.is_set():
+            raise Stop  # the client cancels its job: the place comes free
+
+    def hold() -> None:
+        try:
+            other.stylize(to_image(picture(48, 32, 3)), to_image(picture(32, 32, 3)), SLOW, progress=hold_until_released)
+        except Stop:
+            pass
+
+    def waited() -> bool:
+        errors.append(capsys.readouterr().err)
+        return "the daemon's queue is full; waiting for a place" in "".join(errors)
+
+    argv = ["stylize", str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet", "--method", "optim", "--iters", "1", "--max-size", "32", "--style-size", "32"]
     with running.client() as other:
-        job = threading.Thread(target=other.stylize, args=(to_image(picture(48, 32, 3)), to_image(picture(32, 32, 3))), kwargs={"options": {**TINY, "iters": 120, "max_size": 48}})
-        job.start()  # holds the one place for a few seconds
-        time.sleep(0.5)
-        assert cli.main(["stylize", str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet", "--method", "optim", "--iters", "1", "--max-size", "32", "--style-size", "32"]) == 0
-        job.join()
-    assert "the daemon's queue is full; waiting for a place" in capsys.readouterr().err
+        holder = threading.Thread(target=hold)
+        holder.start()  # holds the one place for minutes, until released
+        wait_until(lambda: jobs_held(running) == 1, "the first job taking the one place")
+        second = threading.Thread(target=lambda: status.append(cli.main(argv)))
+        second.start()
+        wait_until(waited, "the CLI waiting for a place")
+        assert second.is_alive()  # still waiting
+        release.set()
+        for thread in (holder, second):
+            thread.join(120)
+            assert not thread.is_alive()
+    assert status == [0]
     assert PILImage.open(tmp_path / "o.png").size == (40, 30)
+
+
+class Stop(Exception):
+    pass
 
 
 def test_cli_daemon_flag_gives_the_in_process_result(daemon, tmp_path, monkeypatch):

@@ -1,7 +1,15 @@
 import threading
-import time
 
+import pytest
+
+from daemon_helpers import wait_until
+from styleswap.daemon import fair_queue
 from styleswap.daemon.fair_queue import FairQueue
+
+
+def waiting_consumers(queue: FairQueue) -> int:
+    """Threads blocked in ``get`` (CPython's Condition keeps its waiters in ``_waiters``)."""
+    return len(queue._cond._waiters)
 
 
 def drain(queue: FairQueue) -> list:
@@ -61,9 +69,9 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
     got = []
     consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
     consumer.start()
-    time.sleep(0.1)
+    wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")  # so resuming must wake it
     queue.set_paused(False)
-    consumer.join(5)
+    consumer.join(120)
     assert got == ["a1"]
 
 
@@ -72,7 +80,43 @@ def test_close_wakes_the_consumer_with_none():
     got = []
     consumer = threading.Thread(target=lambda: got.append(queue.get()))
     consumer.start()
-    time.sleep(0.05)
+    wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")
     queue.close()
-    consumer.join(5)
+    consumer.join(120)
     assert got == [None] and not consumer.is_alive()
+
+
+def test_pruning_the_served_memory_keeps_the_turns_of_clients_still_waiting(monkeypatch):
+    """Past _SERVED_MEMORY clients the queue forgets those with nothing queued, but not the last turn of those still
+    waiting: a client served a moment ago must not look new and jump ahead of one served earlier."""
+    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", 2)
+    queue: FairQueue[str] = FairQueue()
+    for i in range(1, 4):
+        queue.put("a", f"a{i}")
+        queue.put("b", f"b{i}")
+    assert [queue.get(timeout=0) for _ in range(3)] == ["a1", "b1", "a2"]  # a's turn is later than b's
+    queue.put("c", "c1")
+    assert queue.get(timeout=0) == "c1"  # a newcomer goes first; 3 remembered clients > 2: c (no lane) is pruned
+    assert drain(queue) == ["b2", "a3", "b3"]
+
+
+@pytest.mark.parametrize("memory", [2, fair_queue._SERVED_MEMORY])
+def test_a_client_whose_lane_emptied_keeps_its_turn_until_the_memory_overflows(monkeypatch, memory):
+    """With room for 2 clients nothing is pruned at 2 (nor below the default's 4096): a, served after b and back
+    with a new item, still waits behind b; pruning at the limit or below it would forget a's turn and let it jump
+    ahead."""
+    monkeypatch.setattr(fair_queue, "_SERVED_MEMORY", memory)
+    queue: FairQueue[str] = FairQueue()
+    queue.put("b", "b1")
+    queue.put("b", "b2")
+    queue.put("a", "a1")
+    assert [queue.get(timeout=0), queue.get(timeout=0)] == ["b1", "a1"]  # a's lane is empty now
+    queue.put("a", "a2")
+    assert drain(queue) == ["b2", "a2"]
+
+
+def test_paused_reads_as_a_flag():
+    queue: FairQueue[str] = FairQueue()
+    assert queue.paused is False
+    queue.set_paused(True)
+    assert queue.paused is True

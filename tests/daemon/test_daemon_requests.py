@@ -1,14 +1,13 @@
 """Requests to a real daemon subprocess over 127.0.0.1, answered by the real engine."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from daemon_helpers import SLOW, TINY, RawPeer, picture, to_array, to_image
-from styleswap.engine.devices import int8_available
+from int8_marks import machine_has_int8
 from styleswap.engine.images import Picture
 from styleswap.engine.stylize import Engine, Options
 from styleswap_client import DaemonError
@@ -20,8 +19,8 @@ def test_hello_describes_the_daemon(daemon, client):
     assert info["protocol"] == 2 and info["pid"] == daemon.process.pid
     assert info["daemon_version"] == daemon.info.version
     engine = info["engine"]
-    assert engine["device"] == "cpu" and engine["state"] in ("idle", "busy", "error")
-    assert engine["precision"] == ("int8" if int8_available() else "float32")  # auto on a CPU
+    assert engine["device"] == "cpu" and engine["state"] == "idle"  # no job of this client's: none queued or running
+    assert engine["precision"] == ("int8" if machine_has_int8() else "float32")  # auto on a CPU
     assert "vgg19-normalised/relu3_1/max on cpu" in engine["models"]
     assert engine["memory"]["rss_bytes"] > 100 * 2**20  # torch and VGG are resident
     assert info["max_pixels"] == info["limits"]["max_pixels"] > 3840 * 2160
@@ -46,8 +45,12 @@ def test_stylize_reports_progress_and_keeps_size_and_alpha(client):
 def test_result_matches_the_engine_run_in_process(client, models):
     content, style = picture(32, 32, 3, seed=5), picture(32, 32, 3, seed=6)
     result = client.stylize(to_image(content), to_image(style), TINY)
-    torch.set_num_threads(1)  # as the daemon runs
-    local = Engine("cpu").stylize(Picture.from_array(content), Picture.from_array(style), Options(**TINY))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the daemon runs; given back, so later tests in this process keep their threads
+    try:
+        local = Engine("cpu").stylize(Picture.from_array(content), Picture.from_array(style), Options(**TINY))
+    finally:
+        torch.set_num_threads(threads)
     difference = np.abs(to_array(result.image).astype(int) - local.picture.to_array().astype(int))
     assert difference.max() <= 1  # the same computation; at most a rounding step apart
     assert result.summary["objective"] == pytest.approx(local.objective, rel=1e-4)
@@ -126,7 +129,7 @@ def test_a_crash_inside_a_job_is_that_clients_error_and_the_daemon_goes_on(clien
     assert "Traceback" in caught.value.detail["traceback"]
     assert client.hello()["engine"]["state"] == "error"
     assert client.stylize(content, style, TINY).image.width == 32
-    assert client.hello()["engine"]["state"] in ("idle", "busy")  # a success clears the error state
+    assert client.hello()["engine"]["state"] == "idle"  # a success clears the error state
 
 
 class Stop(Exception):
@@ -141,10 +144,8 @@ def test_a_raising_progress_callback_cancels_the_job_within_a_chunk(client):
         if event.stage == "reconstruct":
             raise Stop
 
-    started = time.monotonic()
-    with pytest.raises(Stop):
+    with pytest.raises(Stop):  # 100000 iterations: minutes, so a cancel that did not arrive fails on jobs below
         client.stylize(to_image(picture(64, 64, 3)), to_image(picture(32, 32, 3)), SLOW, progress=stop_at_reconstruction)
-    assert time.monotonic() - started < 20  # 100000 iterations would take many minutes
     assert client.hello()["engine"]["jobs"] == 0
     assert sum(e.stage == "reconstruct" for e in seen) == 1
 
@@ -173,7 +174,7 @@ def test_the_style_cache_counts_the_clusters_fast_matching_adds(client):
     extra = client.hello()["engine"]["memory"]["style_cache_bytes"] - before
     # 36 patches: order and rows (int64), then the centres; with int8 also every patch and centre as int8 codes
     # with a float32 scale each
-    dim, int8 = 256 * 9, int8_available()
+    dim, int8 = 256 * 9, machine_has_int8()
     centres, rest = divmod(extra - 2 * 36 * 8 - int8 * 36 * (dim + 4), dim * 4 + int8 * (dim + 4))
     assert rest == 0 and 1 <= centres <= 12  # at most 2·√36 clusters
 

@@ -53,7 +53,7 @@ def test_resume_after_the_connection_is_lost(daemon, style_id):
     job_id = None
     got_first = []
     while len(got_first) < 2:
-        msg = first.recv()
+        msg = first.recv_until(lambda m: m.type in ("ack", "frame_result"), "the sequence's ack and frame results")
         job_id = msg.params.get("job_id", job_id)
         if msg.type == "frame_result":
             got_first.append(msg.params["frame"])

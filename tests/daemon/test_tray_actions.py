@@ -75,10 +75,22 @@ def test_restart_stops_the_daemon_asking_for_a_new_start(served):
     assert not thread.is_alive() and daemon.restart_requested
 
 
+def colour_name(r: int, g: int, b: int) -> str:
+    """What a user would call the icon's colour."""
+    if max(r, g, b) - min(r, g, b) < 30:
+        return "grey"
+    if r >= g and r >= b:
+        return "amber" if g > 0.5 * r and b < 0.5 * g else "red"
+    return "green" if g >= b else "blue"
+
+
 def test_icon_colour_follows_the_state():
-    for state, colour in STATE_COLOURS.items():
+    expected = {"starting": "grey", "idle": "green", "busy": "blue", "paused": "amber", "error": "red"}  # the daemon's states
+    for state, name in expected.items():
         image = icon_image(state)
-        assert image.getpixel((32, 32)) == (*colour, 255)
+        r, g, b, a = image.getpixel((32, 32))
+        assert (colour_name(r, g, b), a) == (name, 255), state
+        assert image.getpixel((32, 32)) == (*STATE_COLOURS[state], 255)  # the disc is one colour, the table's
         assert image.getpixel((0, 0))[3] == 0  # transparent corners
 
 

@@ -29,7 +29,7 @@ def test_engine_uses_the_default_only_when_the_user_sets_none(models, monkeypatc
     assert engine.memory_budget(Options()) == 256 * MB
     assert engine.memory_budget(Options(memory_budget=3 * MB)) == 3 * MB
     with pytest.raises(StyleSwapError, match="memory-budget"):
-        Options(memory_budget=1000).validate()
+        Options(memory_budget=1000)
 
 
 def test_asking_for_an_absent_device_is_an_error():

@@ -58,7 +58,7 @@ def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
 
 def test_invnet_needs_the_features_it_was_trained_on():
     with pytest.raises(StyleSwapError, match="use --method optim"):
-        Options(method="invnet", pooling="avg").validate()
+        Options(method="invnet", pooling="avg")
 
 
 def test_damaged_invnet_weights_are_a_clear_error(tmp_path):
@@ -94,7 +94,8 @@ def test_train_inverse_runs_checkpoints_and_resumes(models, tmp_path, chelsea, a
     assert lrs[3] == pytest.approx(1e-3 / (1 + 4e-4)) and lrs[4] == pytest.approx(0.5e-3 / (1 + 5e-4), rel=1e-3) and lrs[5] == 0.0
     assert rows[2]["val_swapped"] and rows[5]["val_swapped"] and float(rows[5]["val_real"]) > 0
     assert (out / "losses.png").stat().st_size > 10_000
-    assert load_inverse(out / "inverse.safetensors") is not None
+    trained, saved = load_inverse(out / "inverse.safetensors"), load_file(out / "inverse.safetensors")
+    assert trained.state_dict().keys() == saved.keys() and all(torch.equal(trained.state_dict()[k], saved[k].float()) for k in saved)
     mismatched = subprocess.run(
         [sys.executable, "-m", "styleswap", "train-inverse", "--steps", "9", "--residual-blocks", "1", "--resume", str(out / "checkpoint.pt"), *map(str, common)],
         capture_output=True, text=True, timeout=600,

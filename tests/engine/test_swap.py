@@ -75,3 +75,40 @@ def test_too_small_and_bad_geometry_are_clear_errors():
         prepare_style(torch.rand(1, 4, 2, 9), 3)
     with pytest.raises(StyleSwapError, match="stride"):
         prepare_style(torch.rand(1, 4, 9, 9), 3, 4)
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 2, 5])
+def test_patch_fold_in_several_blocks_equals_dense_reference(monkeypatch, rows_per_block):
+    """The fold gathers a block of patch rows at a time (a few at the default 1024 px size): every block must put
+    back its own rows' patches. The block is lowered here so a small map is folded in many blocks."""
+    gen = torch.Generator().manual_seed(7)
+    content = torch.randn(1, 8, 17, 13, generator=gen, dtype=torch.float64).relu()
+    style = torch.randn(1, 8, 15, 16, generator=gen, dtype=torch.float64).relu()
+    for k, s in ((3, 1), (4, 2)):
+        padded = _pad_like_swap(content, k, s)
+        cols = (padded.shape[3] - k) // s + 1
+        monkeypatch.setattr(swap_module, "_FOLD_BLOCK", rows_per_block * cols * 8)
+        reference, _ = dense_swap(padded, style, k, s)
+        ours = swap(content, prepare_style(style, k, s))
+        torch.testing.assert_close(ours, reference[:, :, :17, :13], rtol=0, atol=1e-12)
+
+
+def test_exact_ties_go_to_the_first_style_patch_as_in_the_dense_reference(monkeypatch):
+    """A flat style region gives many identical patches, so exact score ties: like the dense reference's argmax,
+    the first of the tied patches wins, also when the tied patches lie in different score blocks.
+
+    Values are chosen so every score is exact in float32 (unit patches of 16 ones have norm 4, the content holds
+    small integers), whatever order a GEMM or a convolution sums in."""
+    gen = torch.Generator().manual_seed(3)
+    style = torch.ones(1, 4, 12, 12)
+    style[:, :, :, 6:] = torch.randint(0, 4, (1, 4, 12, 6), generator=gen).float()  # right half: textured
+    content = torch.randint(1, 4, (1, 4, 10, 10), generator=gen).float()
+    _, reference = dense_swap(content, style, 2, 1)
+    patches = prepare_style(style, 2, 1)
+    flat = [n for n in range(patches.count) if n % patches.grid_width < 5]  # patches wholly in the flat half
+    assert (reference.unsqueeze(-1) == torch.tensor(flat)).any(-1).sum() >= 10  # many positions pick a flat patch
+    assert reference.view(-1)[(reference.view(-1) % patches.grid_width < 5)].unique().tolist() == [0]  # the first
+    for score_block in ((7, 3), (100, 11), (4096, 2048)):
+        monkeypatch.setattr(swap_module, "SCORE_BLOCK", score_block)
+        for budget in (1 << 30, 2_000):
+            assert torch.equal(match(content, patches, budget), reference)

@@ -26,11 +26,11 @@ FAR = 20.0  # mean |stylised - source| per channel, out of 255: clearly restyled
 CLOSE = 1.5  # mean |plug-in - styleswap stylize|: the same result up to JPEG decoding of the style
 
 
-def stylize_cli(rgba: np.ndarray, folder: Path) -> np.ndarray:
+def stylize_cli(rgba: np.ndarray, folder: Path, cli: list[str] = FAST_CLI) -> np.ndarray:
     """`styleswap stylize` on the same pixels, with the engine in its own process: the reference."""
     folder.mkdir()
     PILImage.fromarray(rgba).save(folder / "in.png")
-    command = [sys.executable, "-m", "styleswap", "stylize", str(folder / "in.png"), str(STYLE), "-o", str(folder / "out.png"), *FAST_CLI, "--quiet"]
+    command = [sys.executable, "-m", "styleswap", "stylize", str(folder / "in.png"), str(STYLE), "-o", str(folder / "out.png"), *cli, "--quiet"]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     return np.asarray(PILImage.open(folder / "out.png"))
 
@@ -42,6 +42,12 @@ def reference(content, tmp_path_factory) -> np.ndarray:
 
 def rgb_error(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     return float(np.abs(a[..., :3].astype(int) - b[..., :3].astype(int))[where].mean())
+
+
+def chroma(rgba: np.ndarray) -> np.ndarray:
+    """BT.601 Cb and Cr of 8-bit RGB(A), written out here rather than taken from the engine."""
+    r, g, b = (rgba[..., i].astype(float) for i in range(3))
+    return np.stack([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], axis=-1)
 
 
 def assert_untouched(outcome: Outcome, content: np.ndarray) -> None:
@@ -77,6 +83,21 @@ def test_a_channel_chosen_as_the_mask_limits_the_stylised_pixels(sandbox, daemon
     inside, outside = white & (content[..., 3] > 0), ~white
     assert np.array_equal(new.pixels[outside], content[outside])  # the mask's zeros: the layer bit for bit
     assert rgb_error(new.pixels, content, inside) > FAR
+
+
+def test_strength_and_preserve_colours_reach_the_pixels(sandbox, daemon, content, reference, tmp_path):
+    """The dialog's strength and preserve-colours change the result as they do on the command line: the layer's own
+    colours (chroma within 1 of 255; 31 at the defaults), and a result nearer the source than full strength."""
+    options = {**FAST, "strength": 0.4, "preserve-color": True}
+    outcome = sandbox.run("options", content, STYLE, options, daemon.path)
+
+    assert outcome.status == "success", outcome.error
+    new = outcome.after[0].pixels
+    visible = content[..., 3] > 0
+    assert np.abs(chroma(new) - chroma(content))[visible].mean() < 1.0
+    assert rgb_error(new, content, visible) < 0.5 * rgb_error(reference, content, visible)  # 0.32 measured; 0.8 at strength 1
+    cli = ["--method", "invnet", "--patch-size", "3", "--strength", "0.4", "--preserve-color", "--max-size", "128"]
+    assert rgb_error(new, stylize_cli(content, tmp_path / "cli", cli), visible) < CLOSE
 
 
 def test_a_float_layer_keeps_its_alpha_mask_and_opacity_and_gets_the_same_style(sandbox, daemon, content, reference):

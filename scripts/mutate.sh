@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Mutation testing of one module with the tests that cover it (cosmic-ray, from the `mutation` extra):
+#
+#   scripts/mutate.sh MODULE            # MODULE: one of the names below; `scripts/mutate.sh` lists them
+#
+# Each mutant is one small change to the module (an operator, a comparison, a constant, a break...); the module's
+# tests run against it and should fail. Survivors are printed at the end: kill each with a test or, when the change
+# cannot alter behaviour, write it down as equivalent in docs/testing.md. The module is changed on disk while a
+# mutant runs and restored afterwards, so the module must have no uncommitted changes. Not in CI: minutes to hours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A MODULE TESTS
+MODULE[replay]=shared/styleswap_protocol/replay.py;      TESTS[replay]="tests/protocol/test_protocol_replay.py"
+MODULE[signing]=shared/styleswap_protocol/signing.py;    TESTS[signing]="tests/protocol/test_protocol_codec.py"
+MODULE[codec]=shared/styleswap_protocol/codec.py;        TESTS[codec]="tests/protocol/test_protocol_codec.py tests/protocol/test_protocol_pixels.py"
+MODULE[fair_queue]=backend/styleswap/daemon/fair_queue.py; TESTS[fair_queue]="tests/daemon/test_daemon_fair_queue.py"
+MODULE[color]=backend/styleswap/engine/color.py;                TESTS[color]="tests/engine/test_color.py"
+MODULE[swap]=backend/styleswap/engine/swap.py;                  TESTS[swap]="tests/engine/test_swap.py tests/engine/test_approx_match.py"
+MODULE[approx_match]=backend/styleswap/engine/approx_match.py;  TESTS[approx_match]="tests/engine/test_approx_match.py"
+MODULE[optimize]=backend/styleswap/engine/optimize.py;          TESTS[optimize]="tests/engine/test_stylize_effects.py"
+MODULE[images]=backend/styleswap/engine/images.py;              TESTS[images]="tests/engine/test_images.py"
+
+name=${1:-}
+if [[ -z $name || -z ${MODULE[$name]:-} ]]; then
+    echo "usage: $0 MODULE   (one of: ${!MODULE[*]})" >&2
+    exit 2
+fi
+module=${MODULE[$name]}
+if ! git diff --quiet HEAD -- "$module"; then
+    echo "$module has uncommitted changes: commit or stash them first (mutants are written over it)" >&2
+    exit 2
+fi
+
+python=${PYTHON:-.venv/bin/python}
+work=${MUTATION_DIR:-.mutation}/$name
+mkdir -p "$work"
+trap 'git checkout -- "$module"' EXIT  # an interrupted run leaves no mutant behind
+
+# -x: the first failure kills the mutant; no random order, no cache: each mutant runs the same tests the same way
+cat >"$work/config.toml" <<TOML
+[cosmic-ray]
+module-path = "$module"
+timeout = ${MUTATION_TIMEOUT:-300}
+excluded-modules = []
+test-command = "$python -m pytest -x -q -p no:randomly -p no:cacheprovider ${TESTS[$name]}"
+
+[cosmic-ray.distributor]
+name = "local"
+TOML
+
+rm -f "$work/session.sqlite"
+"$python" -m cosmic_ray.cli init "$work/config.toml" "$work/session.sqlite"
+"$python" scripts/mutation_skip_annotations.py "$work/session.sqlite" "$module"
+"$python" -m cosmic_ray.cli baseline "$work/config.toml"
+"$python" -m cosmic_ray.cli exec "$work/config.toml" "$work/session.sqlite"
+"$(dirname "$python")/cr-report" --show-pending "$work/session.sqlite" >"$work/report.txt"
+"$python" scripts/mutation_survivors.py "$work/session.sqlite" | tee "$work/survivors.txt"

@@ -1,0 +1,33 @@
+"""Summarise a cosmic-ray session: counts by outcome, then each surviving mutant with its source line and diff.
+
+    python scripts/mutation_survivors.py .mutation/replay/session.sqlite
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome
+
+
+def main(session: str) -> int:
+    with use_db(session, WorkDB.Mode.open) as db:
+        done = list(db.completed_work_items)
+        pending = db.num_work_items - db.num_results
+    counts = Counter(result.test_outcome or result.worker_outcome for _, result in done)
+    print(f"{session}: {len(done)} mutants run, {pending} pending: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
+    for item, result in sorted(done, key=lambda pair: pair[0].mutations[0].start_pos):
+        if result.test_outcome != TestOutcome.SURVIVED:
+            continue
+        for mutation in item.mutations:
+            line = Path(mutation.module_path).read_text().splitlines()[mutation.start_pos[0] - 1].strip()
+            print(f"\nSURVIVED {mutation.module_path}:{mutation.start_pos[0]} {mutation.operator_name} #{mutation.occurrence}\n    {line}")
+        print("\n".join("    " + row for row in (result.diff or "").splitlines() if row.startswith(("+", "-")) and not row.startswith(("+++", "---"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,43 @@
+"""Colour preservation against BT.601 written out here: the result has the stylised image's luma and the
+content's chroma."""
+
+import numpy as np
+import torch
+
+from styleswap.engine.color import keep_content_colour
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB in [0, 1] to BT.601 full-range Y, Cb, Cr with the chroma centred on 0."""
+    y = rgb @ LUMA
+    return np.stack([y, (rgb[..., 2] - y) / 1.772, (rgb[..., 0] - y) / 1.402], axis=-1)
+
+
+def as_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+
+
+def test_a_grey_stylised_image_takes_the_content_colour_at_its_own_brightness():
+    """A change of luma with the chroma kept adds the same amount to R, G and B: content (0.6, 0.5, 0.4) has luma
+    0.5185, so at the grey 0.5's luma it is (0.5815, 0.4815, 0.3815)."""
+    content = np.full((2, 3, 3), [0.6, 0.5, 0.4])
+    out = keep_content_colour(as_tensor(np.full((2, 3, 3), 0.5)), as_tensor(content))
+    np.testing.assert_allclose(out[0].permute(1, 2, 0).numpy(), np.full((2, 3, 3), [0.5815, 0.4815, 0.3815]), atol=1e-5)
+
+
+def test_luma_from_the_stylised_image_and_chroma_from_the_content():
+    rng = np.random.default_rng(4)
+    stylised, content = rng.uniform(0.3, 0.7, (2, 8, 9, 3))
+    content = 0.5 + 0.4 * (content - 0.5)  # colours mild enough that no channel leaves [0, 1]
+    out = keep_content_colour(as_tensor(stylised), as_tensor(content))[0].permute(1, 2, 0).double().numpy()
+    assert out.min() > 0 and out.max() < 1
+    np.testing.assert_allclose(ycbcr(out)[..., 0], ycbcr(stylised)[..., 0], atol=2e-6)
+    np.testing.assert_allclose(ycbcr(out)[..., 1:], ycbcr(content)[..., 1:], atol=2e-6)
+
+
+def test_out_of_range_colours_are_clamped_to_the_unit_range():
+    """Saturated red content at white's luma would need R above 1."""
+    out = keep_content_colour(torch.ones(1, 3, 2, 2), torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2))
+    assert out.min() >= 0 and out.max() <= 1 and torch.equal(out[0, 0], torch.ones(2, 2))
