@@ -17,7 +17,7 @@ import numpy as np
 import zmq
 
 from styleswap.client import Client, wait_until_ready
-from styleswap_protocol import ConnectionInfo, Image, Message, ReplayGuard, decode, encode, sign
+from styleswap_protocol import ConnectionInfo, Image, Message, ReplayGuard, connect_socket, decode, encode, sign
 
 START_TIMEOUT = 90.0
 REPLY_TIMEOUT = 30.0
@@ -118,7 +118,7 @@ class RawPeer:
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.linger = 0
-        self.socket.connect(info.url)
+        connect_socket(self.socket, info, self.key)  # over TCP a wrong key fails the handshake already
         self.guard = ReplayGuard()
 
     def close(self) -> None:

@@ -5,12 +5,14 @@ plug-ins can vendor this package unchanged. PROTOCOL.md is the specification.
 """
 
 from . import message_types
-from .codec import decode, encode
+from .codec import decode, encode, is_authentic
 from .connection_file import (
     ConnectionInfo,
+    check_private,
     default_connection_path,
     new_key,
     pid_alive,
+    private_folder,
     read_connection_file,
     write_connection_file,
 )
@@ -23,12 +25,13 @@ from .errors import (
     ReplayedMessageError,
     StaleMessageError,
     UnsupportedVersionError,
+    short_repr,
 )
 from .message import PROTOCOL_VERSION, Message, new_id
 from .pixels import DTYPE_SIZES, Image
 from .replay import ReplayGuard
-from .signing import sign
-from .transport import recv_message, send_message, split_identity
+from .signing import ZAP_USERNAME, sign, zap_password
+from .transport import connect_socket, recv_message, send_message, split_identity
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -39,16 +42,22 @@ __all__ = [
     "new_id",
     "encode",
     "decode",
+    "is_authentic",
     "sign",
     "ReplayGuard",
     "send_message",
     "recv_message",
     "split_identity",
+    "connect_socket",
+    "zap_password",
+    "ZAP_USERNAME",
     "ConnectionInfo",
     "default_connection_path",
     "write_connection_file",
     "read_connection_file",
     "pid_alive",
+    "check_private",
+    "private_folder",
     "new_key",
     "ProtocolError",
     "BadSignatureError",
@@ -58,4 +67,5 @@ __all__ = [
     "UnsupportedVersionError",
     "BadBufferError",
     "ConnectionFileError",
+    "short_repr",
 ]

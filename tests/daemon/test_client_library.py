@@ -1,5 +1,6 @@
 """The client library as hosts use it: importable without torch, with timeouts, and behind the CLI."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -7,11 +8,12 @@ import time
 
 import numpy as np
 import pytest
+import zmq
 from PIL import Image as PILImage
 
-from daemon_helpers import TINY, picture, to_image
+from daemon_helpers import TINY, descriptor, picture, signed_frames, to_image
 from styleswap import cli
-from styleswap.client import Client, DaemonTimeout, DaemonUnavailable, Progress
+from styleswap.client import Client, DaemonError, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
 
 
@@ -101,3 +103,29 @@ def test_daemon_errors_reach_the_cli_user(daemon, tmp_path, monkeypatch, capsys)
     status = cli.main(["stylize", str(tmp_path / "tiny.png"), str(tmp_path / "style.png"), "-o", str(tmp_path / "out.png"), "--daemon", "--method", "optim", "--quiet"])
     assert status == 2
     assert "styleswap: error: daemon: image of 8x8 is too small" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("descriptors", "code"), [([descriptor(2, 2, 3, ["u8"])], "bad_buffer"), ([descriptor(2, 2, 3, {})], "bad_buffer")])
+def test_a_reply_the_client_cannot_decode_is_a_daemon_error_not_a_crash(tmp_path, descriptors, code):
+    """A daemon (or whoever holds the key) answering with a descriptor the decoder once choked on."""
+    key = new_key()
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.bind(f"ipc://{tmp_path / 'fake.sock'}")
+    info = ConnectionInfo(port=0, key=key, pid=os.getpid(), version="0", started=0, transport="ipc", ip="", path=str(tmp_path / "fake.sock"))
+
+    def answer_once() -> None:
+        if router.poll(30_000):
+            identity = router.recv_multipart()[0]
+            router.send_multipart([identity, *signed_frames(key, "info", descriptors, [bytes(12)])[1]])
+
+    fake = threading.Thread(target=answer_once)
+    fake.start()
+    try:
+        with Client(info, timeout=30) as client:
+            with pytest.raises(DaemonError) as caught:
+                client.hello()
+        assert caught.value.code == code and "unreadable message from the daemon" in caught.value.message
+    finally:
+        fake.join()
+        context.destroy(linger=0)
