@@ -1,5 +1,5 @@
 """Fixtures for the GIMP plug-in tests: a real GIMP 3 (natively, or in the cached trixie root),
-a real daemon on 127.0.0.1, and a sandbox profile with the plug-in installed by the real installer."""
+a real daemon (its socket folder bind-mounted into the root), and a sandbox profile with the plug-in installed by the real installer."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 Debian 12 ships only GIMP 2.10, so the tests build a trixie root with debootstrap once, into a cache
 folder outside the repository, and run `gimp-console-3.0` in it with chroot, each command in a mount
-namespace of its own. The chroot shares the host's network and process table, so the plug-in inside
-reaches a daemon outside on 127.0.0.1 and sees its pid.
+namespace of its own. The chroot shares the host's process table and network, so the plug-in inside
+sees a daemon's pid outside; it reaches the daemon's socket file through a bind mount of its folder
+(or 127.0.0.1 for a TCP daemon).
 
     python tests/gimp/gimp_root.py [--packages openbox ...]   # build (or extend) the cached root by hand
 """
