@@ -55,6 +55,7 @@ from .jobs import Jobs
 from .listen import Listener, listen
 from .outbox import Outbox
 from .peers import Disconnects
+from .refusals import RefusalLog
 from .params import bad, check_content, check_keys, optional, parse_frames, parse_options, required
 from .style_cache import ByteLRU, style_id_of
 from .worker import Worker
@@ -88,6 +89,7 @@ class Daemon:
         self._trusted: OrderedDict[bytes, None] = OrderedDict()
         self._listener: Listener | None = None
         self._disconnects: Disconnects | None = None
+        self._refusals = RefusalLog(log)
         self._handlers: dict[str, Callable[[bytes, Message], Message]] = {
             mt.HELLO: self._hello,
             mt.STYLIZE: self._stylize,
@@ -198,9 +200,11 @@ class Daemon:
                     self._receive(router)
             self._flush(router)
             self.jobs.housekeeping()
+            self._refusals.tick()
 
     def _close(self, router: zmq.Socket) -> None:
         log.info("shutting down")
+        self._refusals.flush()
         self.jobs.cancel_all("the daemon is shutting down")
         self.jobs.queue.close()
         if self.worker.is_alive():
@@ -237,7 +241,7 @@ class Daemon:
         try:
             msg = decode(frames, self.key, self._guard, max_pixels=self.limits.max_pixels)
         except ReplayedMessageError as exc:
-            log.warning("dropped a replayed message: %s", exc.message)
+            self._refusals.refused(exc.code, f"dropped: {exc.message}")
         except ProtocolError as exc:
             self._refuse(router, identity, exc, authenticated=len(frames) >= 2 and not isinstance(exc, BadSignatureError))
         except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the daemon and its jobs
@@ -249,7 +253,7 @@ class Daemon:
             self._dispatch(router, identity, msg)
 
     def _refuse(self, router: zmq.Socket, identity: bytes, exc: ProtocolError, authenticated: bool) -> None:
-        log.warning("refused a message (%s): %s", exc.code, exc.message)
+        self._refusals.refused(exc.code, exc.message)
         if authenticated:
             self._trust(identity)
         elif identity not in self._trusted:
