@@ -185,10 +185,14 @@ def _stylize(args: argparse.Namespace) -> int:
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
+    if isinstance(engine, DaemonEngine):
+        engine.check_file(Path(args.style))
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
         try:
+            if isinstance(engine, DaemonEngine):  # from the header: decoding a huge image only to refuse it cost gigabytes
+                engine.check_file(content)
             result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet))
             _save(result.picture, target)
         except StyleSwapError as exc:

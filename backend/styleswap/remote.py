@@ -8,10 +8,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from styleswap.client import DaemonError, Progress, connect
 from styleswap.errors import StyleSwapError
-from styleswap.images import Picture
+from styleswap.images import Picture, image_size
 from styleswap.stylize import Options, Result
 from styleswap.stylize import Progress as ProgressCallback
 from styleswap.wire import image_to_picture, picture_to_image
@@ -67,9 +68,15 @@ class DaemonEngine:
         summary["working_size"] = tuple(summary["working_size"])
         return Result(picture=image_to_picture(reply.image), **summary)
 
+    def check_file(self, path: Path) -> None:
+        """Refuse an image file larger than the daemon takes from its header, before it is decoded."""
+        self._check_pixels(*image_size(path))
+
     def _check_size(self, picture: Picture) -> None:
+        self._check_pixels(*picture.size)
+
+    def _check_pixels(self, width: int, height: int) -> None:
         """An image larger than the daemon takes, refused here with the way out rather than by the protocol."""
-        width, height = picture.size
         limit = (self._client.daemon or {}).get("max_pixels")
         if limit is not None and width * height > limit:
             raise StyleSwapError(

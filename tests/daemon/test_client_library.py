@@ -58,6 +58,16 @@ def test_cli_daemon_flag_refuses_an_image_larger_than_the_daemon_takes_with_the_
     message = capsys.readouterr().err
     assert "the image is 64x48 (0.00307 megapixels), more than the daemon takes (0.002): start it with --max-pixels 3072 or more, or run without --daemon" in message
     assert not (tmp_path / "o.png").exists()
+    # Refused from the header, before decoding: the pixel data of this file is cut off halfway, so decoding it
+    # would fail (and a 10000x10000 PNG of a few hundred kilobytes decoded to gigabytes first).
+    PILImage.fromarray(picture(300, 200, 3, seed=4)).save(tmp_path / "big.png")
+    whole = (tmp_path / "big.png").read_bytes()
+    (tmp_path / "big.png").write_bytes(whole[: len(whole) // 2])
+    PILImage.fromarray(picture(32, 32, 3, seed=5)).save(tmp_path / "s.png")
+    assert cli.main(["stylize", str(tmp_path / "big.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet"]) == 2
+    assert "the image is 300x200 (0.06 megapixels), more than the daemon takes (0.002): start it with --max-pixels 60000" in capsys.readouterr().err
+    assert cli.main(["stylize", str(tmp_path / "s.png"), str(tmp_path / "big.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet"]) == 2
+    assert "the image is 300x200" in capsys.readouterr().err  # the style too
 
 
 def test_cli_daemon_flag_waits_for_a_place_in_a_full_queue(launcher, tmp_path, monkeypatch, capsys):
