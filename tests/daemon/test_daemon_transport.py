@@ -81,3 +81,17 @@ def test_over_tcp_a_stranger_fails_the_handshake_and_a_key_holder_is_served(laun
             peer.close()
     finally:
         context.destroy(linger=0)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
+def test_the_daemon_refuses_a_runtime_folder_others_can_write(tmp_path):
+    """Another user who can write there could replace the connection file or the socket before clients look."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chmod(run, 0o777)
+    env = {**os.environ, "STYLESWAP_CONNECTION_FILE": str(run / "backend.json"), "STYLESWAP_LOG_DIR": str(tmp_path / "log")}
+    done = subprocess.run([sys.executable, "-m", "styleswap.backend_cli"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"refusing the runtime folder {run}: the folder is writable by group or others (mode 777)" in done.stderr
+    assert f"chmod 700 {run}" in done.stderr
+    assert list(run.iterdir()) == []  # no lock, no socket, no key written there
