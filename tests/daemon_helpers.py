@@ -19,7 +19,7 @@ import pytest
 import zmq
 
 from styleswap_client import Client, wait_until_ready
-from styleswap_protocol import PROTOCOL_VERSION, ConnectionInfo, Image, Message, ReplayGuard, decode, encode, sign
+from styleswap_protocol import PROTOCOL_VERSION, ConnectionInfo, Image, Message, ReplayGuard, connect_socket, decode, encode, sign
 
 START_TIMEOUT = 90.0
 REPLY_TIMEOUT = 30.0
@@ -135,7 +135,7 @@ class RawPeer:
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.linger = 0
-        self.socket.connect(info.url)
+        connect_socket(self.socket, info, self.key)  # over TCP a wrong key fails the handshake already
         self.guard = ReplayGuard()
 
     def close(self) -> None:

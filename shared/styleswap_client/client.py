@@ -36,6 +36,7 @@ from styleswap_protocol import (
     Message,
     ProtocolError,
     ReplayGuard,
+    connect_socket,
     default_connection_path,
     new_id,
     pid_alive,
@@ -53,7 +54,6 @@ DEFAULT_START_TIMEOUT = 120.0
 MAX_PIXELS = 1 << 28  # the largest reply this client accepts
 _PROBE_TIMEOUT = 5.0  # an idle daemon answers hello in milliseconds
 _LIVENESS_CHECK = 1.0  # seconds between checks, while waiting, that the daemon process still exists
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")  # a daemon here: its pid is one of this machine's
 
 
 class DaemonError(Exception):
@@ -120,7 +120,7 @@ class Client:
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.linger = 0
-        self._socket.connect(info.url)
+        connect_socket(self._socket, info)
         self._guard = ReplayGuard()
         self._session = new_id()
         self._lock = threading.RLock()
@@ -244,7 +244,7 @@ class Client:
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         while not self._socket.poll(max(0.0, min(_LIVENESS_CHECK, deadline - time.monotonic())) * 1000, zmq.POLLIN):
-            if self.info.ip in _LOOPBACK and not pid_alive(self.info.pid):
+            if self.info.local and not pid_alive(self.info.pid):
                 raise DaemonUnavailable(f"the daemon at {self.info.url} (pid {self.info.pid}) has exited; start it again")
             if time.monotonic() >= deadline:
                 raise DaemonTimeout(
@@ -254,6 +254,8 @@ class Client:
             return recv_message(self._socket, self.info.key, self._guard, max_pixels=MAX_PIXELS)
         except ProtocolError as exc:
             raise DaemonError(exc.code, f"unreadable message from the daemon: {exc.message}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a decoder bug raises, the caller gets the one error type it handles
+            raise DaemonError("malformed", f"unreadable message from the daemon: {type(exc).__name__}: {exc}") from None
 
     def _reply_to(self, ids: set[str], timeout: float | None) -> Message:
         """The next reply to one of `ids`; leftovers of earlier calls are skipped. Errors are raised."""

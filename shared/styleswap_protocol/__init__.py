@@ -8,12 +8,14 @@ buffers, the connection file and the options schema. PROTOCOL.md is the specific
 from typing import Any
 
 from . import message_types, options
-from .codec import decode, encode
+from .codec import decode, encode, is_authentic
 from .connection_file import (
     ConnectionInfo,
+    check_private,
     default_connection_path,
     new_key,
     pid_alive,
+    private_folder,
     read_connection_file,
     write_connection_file,
 )
@@ -26,13 +28,14 @@ from .errors import (
     ReplayedMessageError,
     StaleMessageError,
     UnsupportedVersionError,
+    short_repr,
 )
 from .message import PROTOCOL_VERSION, Message, new_id
 from .pixels import DTYPE_SIZES, Image
 from .replay import ReplayGuard
-from .signing import sign
+from .signing import ZAP_USERNAME, sign, zap_password
 
-_TRANSPORT = ("recv_message", "send_message", "split_identity")
+_TRANSPORT = ("connect_socket", "recv_message", "send_message", "split_identity")
 
 
 def __getattr__(name: str) -> Any:
@@ -53,16 +56,22 @@ __all__ = [
     "new_id",
     "encode",
     "decode",
+    "is_authentic",
     "sign",
     "ReplayGuard",
     "send_message",
     "recv_message",
     "split_identity",
+    "connect_socket",
+    "zap_password",
+    "ZAP_USERNAME",
     "ConnectionInfo",
     "default_connection_path",
     "write_connection_file",
     "read_connection_file",
     "pid_alive",
+    "check_private",
+    "private_folder",
     "new_key",
     "ProtocolError",
     "BadSignatureError",
@@ -72,4 +81,5 @@ __all__ = [
     "UnsupportedVersionError",
     "BadBufferError",
     "ConnectionFileError",
+    "short_repr",
 ]

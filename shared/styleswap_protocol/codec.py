@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
-from .errors import BadBufferError, BadSignatureError, MalformedMessageError, ProtocolError, UnsupportedVersionError
+from .errors import BadBufferError, BadSignatureError, MalformedMessageError, ProtocolError, UnsupportedVersionError, short_repr
 from .message import PROTOCOL_VERSION, Message
 from .pixels import BytesLike, Image
 from .replay import ReplayGuard
@@ -59,19 +59,24 @@ def decode(frames: Sequence[BytesLike], key: bytes, guard: ReplayGuard, *, max_p
     check_key(key)
     if len(frames) < 2:
         raise MalformedMessageError(f"a message needs at least 2 frames (signature, header), got {len(frames)}")
-    signature, header_bytes, *buffers = frames
-    if not len(signature):
-        raise BadSignatureError("signature frame is empty")
-    if not hmac.compare_digest(bytes(signature), sign(key, header_bytes, buffers)):
+    if not is_authentic(frames, key):
+        if not len(frames[0]):
+            raise BadSignatureError("signature frame is empty")
         raise BadSignatureError("signature does not match: wrong key (stale connection file?) or altered frames")
+    _, header_bytes, *buffers = frames
     header = _parse_header(header_bytes)
-    _check_header(header)
+    try:
+        _check_header(header)
+    except ProtocolError as exc:
+        msg_id = header.get("id")
+        exc.msg_id = msg_id if isinstance(msg_id, str) and _ID.fullmatch(msg_id) else None  # so the reply can name its request
+        raise
     try:
         descriptors = header["buffers"]
         if len(descriptors) != len(buffers):
             raise BadBufferError(f"header describes {len(descriptors)} buffers but {len(buffers)} frames follow it")
         images = tuple(_image(i, d, b, max_pixels) for i, (d, b) in enumerate(zip(descriptors, buffers)))
-        guard.check(header["id"], header["time"])
+        guard.check(header["id"], _seconds(header["time"]))
     except ProtocolError as exc:
         exc.msg_id = header["id"]
         raise
@@ -82,8 +87,17 @@ def decode(frames: Sequence[BytesLike], key: bytes, guard: ReplayGuard, *, max_p
         buffers=images,
         parent_id=header["parent_id"],
         id=header["id"],
-        time=float(header["time"]),
+        time=_seconds(header["time"]),
     )
+
+
+def is_authentic(frames: Sequence[BytesLike], key: bytes) -> bool:
+    """Whether frame 0 is the HMAC of the others under `key` (and there is a header to sign): the first
+    thing `decode` checks, and what a receiver asks before answering a message it could not decode."""
+    if len(frames) < 2 or not len(frames[0]):
+        return False
+    signature, header_bytes, *buffers = frames
+    return hmac.compare_digest(bytes(signature), sign(key, header_bytes, buffers))
 
 
 def _image(index: int, descriptor: object, data: BytesLike, max_pixels: int) -> Image:
@@ -91,6 +105,18 @@ def _image(index: int, descriptor: object, data: BytesLike, max_pixels: int) -> 
         return Image.from_descriptor(descriptor, data, max_pixels=max_pixels)
     except BadBufferError as exc:
         raise BadBufferError(f"buffer {index}: {exc.message}") from None
+
+
+def _seconds(value: object) -> float | None:
+    """`value` as finite float seconds, or None: an int too large for a float (10**400) is refused here,
+    not left to raise OverflowError in `math.isfinite` or `float`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -111,7 +137,7 @@ def _check_header(header: dict[str, Any]) -> None:
     # The version comes first: another version's header may legitimately have other keys.
     version = header.get("protocol")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise MalformedMessageError(f"header 'protocol' must be an integer, got {version!r}")
+        raise MalformedMessageError(f"header 'protocol' must be an integer, got {short_repr(version)}")
     if version != PROTOCOL_VERSION:
         raise UnsupportedVersionError(f"peer speaks protocol {version}, this side speaks {PROTOCOL_VERSION}")
     missing = _HEADER_KEYS - header.keys()
@@ -119,17 +145,16 @@ def _check_header(header: dict[str, Any]) -> None:
     if missing or unknown:
         raise MalformedMessageError(f"header keys wrong: missing {sorted(missing)}, unknown {sorted(unknown)}")
     if not isinstance(header["id"], str) or not _ID.fullmatch(header["id"]):
-        raise MalformedMessageError(f"header 'id' must be 32 lowercase hex digits, got {header['id']!r}")
+        raise MalformedMessageError(f"header 'id' must be 32 lowercase hex digits, got {short_repr(header['id'])}")
     parent = header["parent_id"]
     if parent is not None and (not isinstance(parent, str) or not _ID.fullmatch(parent)):
-        raise MalformedMessageError(f"header 'parent_id' must be null or 32 lowercase hex digits, got {parent!r}")
+        raise MalformedMessageError(f"header 'parent_id' must be null or 32 lowercase hex digits, got {short_repr(parent)}")
     for name in ("type", "session"):
         if not isinstance(header[name], str) or not header[name]:
-            raise MalformedMessageError(f"header {name!r} must be a non-empty string, got {header[name]!r}")
-    sent = header["time"]
-    if not isinstance(sent, (int, float)) or isinstance(sent, bool) or not math.isfinite(sent):
-        raise MalformedMessageError(f"header 'time' must be a finite number of unix seconds, got {sent!r}")
+            raise MalformedMessageError(f"header {name!r} must be a non-empty string, got {short_repr(header[name])}")
+    if _seconds(header["time"]) is None:
+        raise MalformedMessageError(f"header 'time' must be a finite number of unix seconds, got {short_repr(header['time'])}")
     if not isinstance(header["params"], dict):
-        raise MalformedMessageError(f"header 'params' must be a JSON object, got {header['params']!r}")
+        raise MalformedMessageError(f"header 'params' must be a JSON object, got {short_repr(header['params'])}")
     if not isinstance(header["buffers"], list):
-        raise MalformedMessageError(f"header 'buffers' must be a list of descriptors, got {header['buffers']!r}")
+        raise MalformedMessageError(f"header 'buffers' must be a list of descriptors, got {short_repr(header['buffers'])}")

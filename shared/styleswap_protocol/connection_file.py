@@ -1,9 +1,10 @@
-"""The connection file: how clients find the daemon's port and the per-user signing key.
+"""The connection file: how clients find the daemon's socket and the per-user signing key.
 
 The file is the only place the key lives, so it is created 0600 inside a 0700
 directory and replaced atomically: a reader sees the old file or the new one,
-never a half-written key. On Windows the modes are mostly ignored; the
-per-user %LOCALAPPDATA% ACL protects the file there.
+never a half-written key. Readers and the daemon refuse a file or folder that
+another user could write (`check_private`). On Windows the modes are mostly
+ignored; the per-user %LOCALAPPDATA% ACL protects the file there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .signing import SIGNATURE_SCHEME
 
 ENV_VAR = "STYLESWAP_CONNECTION_FILE"
 FILE_NAME = "backend.json"
+TRANSPORTS = ("ipc", "tcp")  # ipc: a socket file in the private runtime folder; tcp: 127.0.0.1 (Windows, or asked for)
 
 
 def new_key() -> bytes:
@@ -43,17 +45,25 @@ class ConnectionInfo:
     transport: str = "tcp"
     signature_scheme: str = SIGNATURE_SCHEME
     protocol: int = PROTOCOL_VERSION
+    path: str | None = None  # the socket file, for transport "ipc"
 
     @property
     def url(self) -> str:
+        if self.transport == "ipc":
+            return f"ipc://{self.path}"
         return f"{self.transport}://{self.ip}:{self.port}"
 
+    @property
+    def local(self) -> bool:
+        """Whether the daemon runs on this machine, so its pid means something here."""
+        return self.transport == "ipc" or self.ip in ("127.0.0.1", "::1", "localhost")
+
     def to_json(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"path": self.path} if self.transport == "ipc" else {"ip": self.ip, "port": self.port}
         return {
             "protocol": self.protocol,
             "transport": self.transport,
-            "ip": self.ip,
-            "port": self.port,
+            **where,
             "key": self.key.hex(),
             "signature_scheme": self.signature_scheme,
             "pid": self.pid,
@@ -94,10 +104,39 @@ def _make_private_dirs(directory: Path) -> None:
             pass
 
 
+def check_private(path: Path) -> None:
+    """Refuse, as ssh does, a file or folder that another user could have written: owned by someone other
+    than this user (or root), or writable by group or others. Whoever can replace the connection file can
+    point clients at a daemon of theirs and receive their images. POSIX only: on Windows the per-user
+    %LOCALAPPDATA% ACL does this job."""
+    if os.name == "nt":
+        return
+    info = path.lstat()
+    me = os.getuid()
+    kind = "folder" if path.is_dir() else "file"
+    if info.st_uid not in (me, 0):
+        raise ConnectionFileError(
+            path, f"the {kind} belongs to uid {info.st_uid}, not to you (uid {me}): another user could have written it; "
+            f"remove it, or use a {kind} of your own (${ENV_VAR})"
+        )  # fmt: skip
+    if info.st_mode & 0o022:
+        mode = oct(info.st_mode & 0o777)[2:]
+        fix = f"chmod go-w {path}" if kind == "file" else f"chmod 700 {path}"
+        raise ConnectionFileError(path, f"the {kind} is writable by group or others (mode {mode}), so another user could replace what it holds; fix it with `{fix}`")
+
+
+def private_folder(directory: Path) -> Path:
+    """The daemon's runtime folder, made 0700 where missing, refused where another user could write in it:
+    checked before the daemon puts its lock, socket and key there."""
+    _make_private_dirs(directory)
+    check_private(directory)
+    return directory
+
+
 def write_connection_file(info: ConnectionInfo, path: Path | None = None) -> Path:
-    """Atomically (re)place the file with mode 0600; returns the path written."""
+    """Atomically (re)place the file with mode 0600 in a folder only this user can write; returns the path written."""
     path = Path(path) if path is not None else default_connection_path()
-    _make_private_dirs(path.parent)
+    private_folder(path.parent)
     data = (json.dumps(info.to_json(), indent=2) + "\n").encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -119,6 +158,9 @@ def write_connection_file(info: ConnectionInfo, path: Path | None = None) -> Pat
 def read_connection_file(path: Path | None = None) -> ConnectionInfo:
     """Read and validate; FileNotFoundError means no daemon has written one (not started)."""
     path = Path(path) if path is not None else default_connection_path()
+    if os.name != "nt":
+        check_private(path.parent)  # FileNotFoundError when the folder is missing: no daemon
+        check_private(path)
     raw = path.read_bytes()
     try:
         doc = json.loads(raw.decode("utf-8"))
@@ -143,14 +185,22 @@ def _validated(path: Path, doc: dict[str, Any]) -> ConnectionInfo:
     if protocol != PROTOCOL_VERSION:
         raise ConnectionFileError(path, f"daemon speaks protocol {protocol}, this client speaks {PROTOCOL_VERSION}")
     transport = _field(path, doc, "transport", str)
-    if transport != "tcp":
+    if transport not in TRANSPORTS:
         raise ConnectionFileError(path, f"unsupported transport {transport!r}")
     scheme = _field(path, doc, "signature_scheme", str)
     if scheme != SIGNATURE_SCHEME:
         raise ConnectionFileError(path, f"unsupported signature scheme {scheme!r}")
-    port = _field(path, doc, "port", int)
-    if not 0 < port < 65536:
-        raise ConnectionFileError(path, f"port {port} is out of range")
+    where: dict[str, Any]
+    if transport == "ipc":
+        socket_path = _field(path, doc, "path", str)
+        if not os.path.isabs(socket_path):
+            raise ConnectionFileError(path, f"socket path {socket_path!r} is not absolute")
+        where = {"port": 0, "ip": "", "path": socket_path}
+    else:
+        port = _field(path, doc, "port", int)
+        if not 0 < port < 65536:
+            raise ConnectionFileError(path, f"port {port} is out of range")
+        where = {"port": port, "ip": _field(path, doc, "ip", str)}
     try:
         key = bytes.fromhex(_field(path, doc, "key", str))
     except ValueError:
@@ -161,15 +211,14 @@ def _validated(path: Path, doc: dict[str, Any]) -> ConnectionInfo:
     if pid <= 0:
         raise ConnectionFileError(path, f"pid {pid} is not a process id")
     return ConnectionInfo(
-        port=port,
         key=key,
         pid=pid,
         version=_field(path, doc, "version", str),
         started=float(_field(path, doc, "started", (int, float))),
-        ip=_field(path, doc, "ip", str),
         transport=transport,
         signature_scheme=scheme,
         protocol=protocol,
+        **where,
     )
 
 

@@ -6,6 +6,15 @@ from pathlib import Path
 from typing import ClassVar
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """A bounded repr for error messages and logs: an untrusted field can be a megabyte long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits
+        text = f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ProtocolError(Exception):
     """A received message was rejected; `code` is what goes into an `error` reply.
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
-from .errors import BadBufferError
+from .errors import BadBufferError, short_repr
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -32,11 +32,11 @@ def _is_int(value: object) -> bool:
 def _check_shape(width: object, height: object, channels: object, dtype: object) -> None:
     for name, value in (("width", width), ("height", height)):
         if not _is_int(value) or value <= 0:  # type: ignore[operator]
-            raise BadBufferError(f"{name} must be a positive integer, got {value!r}")
+            raise BadBufferError(f"{name} must be a positive integer, got {short_repr(value)}")
     if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:  # type: ignore[operator]
-        raise BadBufferError(f"channels must be an integer from 1 to {MAX_CHANNELS}, got {channels!r}")
-    if dtype not in DTYPE_SIZES:
-        raise BadBufferError(f"dtype must be one of {sorted(DTYPE_SIZES)}, got {dtype!r}")
+        raise BadBufferError(f"channels must be an integer from 1 to {MAX_CHANNELS}, got {short_repr(channels)}")
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:  # a list or object is unhashable: check the type first
+        raise BadBufferError(f"dtype must be one of {sorted(DTYPE_SIZES)}, got {short_repr(dtype)}")
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,8 @@ class Image:
         unknown = descriptor.keys() - _DESCRIPTOR_KEYS - {"role"}
         if missing or unknown:
             raise BadBufferError(f"descriptor keys wrong: missing {sorted(missing)}, unknown {sorted(unknown)}")
-        if descriptor["order"] != ORDER_TOP_DOWN:
-            raise BadBufferError(f"order must be {ORDER_TOP_DOWN!r}, got {descriptor['order']!r}")
+        if not isinstance(descriptor["order"], str) or descriptor["order"] != ORDER_TOP_DOWN:
+            raise BadBufferError(f"order must be {ORDER_TOP_DOWN!r}, got {short_repr(descriptor['order'])}")
         width, height = descriptor["width"], descriptor["height"]
         _check_shape(width, height, descriptor["channels"], descriptor["dtype"])
         if width * height > max_pixels:

@@ -29,3 +29,14 @@ def sign(key: bytes, header: BytesLike, buffers: Iterable[BytesLike]) -> bytes:
     for buffer in buffers:
         mac.update(buffer)
     return mac.hexdigest().encode("ascii")
+
+
+ZAP_USERNAME = "styleswap"
+
+
+def zap_password(key: bytes) -> str:
+    """The password a TCP client presents in ZeroMQ's PLAIN handshake: derived from the key, so only key
+    holders get past the handshake (nothing of a stranger's messages is buffered) and the key itself
+    never crosses the socket."""
+    check_key(key)
+    return hmac.new(key, b"styleswap zap password", hashlib.sha256).hexdigest()

@@ -20,10 +20,22 @@ from typing import Literal, overload
 import zmq
 
 from .codec import decode, encode
+from .connection_file import ConnectionInfo
 from .errors import MalformedMessageError, ProtocolError
 from .message import Message
 from .pixels import BytesLike
 from .replay import ReplayGuard
+from .signing import ZAP_USERNAME, zap_password
+
+
+def connect_socket(socket: zmq.Socket, info: ConnectionInfo, key: bytes | None = None) -> None:
+    """Connect a client socket to the daemon `info` names. Over TCP the socket first presents the PLAIN
+    credentials derived from `key` (default: the file's), which the daemon checks before it reads a
+    single message; over IPC the socket file's folder admits only its owner."""
+    if info.transport == "tcp":
+        socket.plain_username = ZAP_USERNAME.encode()
+        socket.plain_password = zap_password(info.key if key is None else key).encode()
+    socket.connect(info.url)
 
 
 def split_identity(frames: Sequence[BytesLike]) -> tuple[bytes, list[BytesLike]]:

@@ -1,16 +1,18 @@
 """The client library as hosts use it: importable without torch, with timeouts, and behind the CLI."""
 
+import os
 import subprocess
 import sys
 import threading
 
 import numpy as np
 import pytest
+import zmq
 from PIL import Image as PILImage
 
-from daemon_helpers import SLOW, jobs_held, picture, to_image, wait_until
+from daemon_helpers import SLOW, descriptor, jobs_held, picture, signed_frames, to_image, wait_until
 from styleswap import cli
-from styleswap_client import Client, DaemonTimeout, DaemonUnavailable, Progress
+from styleswap_client import Client, DaemonError, DaemonTimeout, DaemonUnavailable, Progress
 from styleswap_protocol import ConnectionInfo, new_key
 
 
@@ -53,6 +55,16 @@ def test_cli_daemon_flag_refuses_an_image_larger_than_the_daemon_takes_with_the_
     message = capsys.readouterr().err
     assert "the image is 64x48 (0.00307 megapixels), more than the daemon takes (0.002): start it with --max-pixels 3072 or more, or run without --daemon" in message
     assert not (tmp_path / "o.png").exists()
+    # Refused from the header, before decoding: the pixel data of this file is cut off halfway, so decoding it
+    # would fail (and a 10000x10000 PNG of a few hundred kilobytes decoded to gigabytes first).
+    PILImage.fromarray(picture(300, 200, 3, seed=4)).save(tmp_path / "big.png")
+    whole = (tmp_path / "big.png").read_bytes()
+    (tmp_path / "big.png").write_bytes(whole[: len(whole) // 2])
+    PILImage.fromarray(picture(32, 32, 3, seed=5)).save(tmp_path / "s.png")
+    assert cli.main(["stylize", str(tmp_path / "big.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet"]) == 2
+    assert "the image is 300x200 (0.06 megapixels), more than the daemon takes (0.002): start it with --max-pixels 60000" in capsys.readouterr().err
+    assert cli.main(["stylize", str(tmp_path / "s.png"), str(tmp_path / "big.png"), "-o", str(tmp_path / "o.png"), "--daemon", "--quiet"]) == 2
+    assert "the image is 300x200" in capsys.readouterr().err  # the style too
 
 
 def test_cli_daemon_flag_waits_for_a_place_in_a_full_queue(launcher, tmp_path, monkeypatch, capsys):
@@ -125,3 +137,29 @@ def test_daemon_errors_reach_the_cli_user(daemon, tmp_path, monkeypatch, capsys)
     status = cli.main(["stylize", str(tmp_path / "tiny.png"), str(tmp_path / "style.png"), "-o", str(tmp_path / "out.png"), "--daemon", "--method", "optim", "--quiet"])
     assert status == 2
     assert "styleswap: error: daemon: image of 8x8 is too small" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("descriptors", "code"), [([descriptor(2, 2, 3, ["u8"])], "bad_buffer"), ([descriptor(2, 2, 3, {})], "bad_buffer")])
+def test_a_reply_the_client_cannot_decode_is_a_daemon_error_not_a_crash(tmp_path, descriptors, code):
+    """A daemon (or whoever holds the key) answering with a descriptor the decoder once choked on."""
+    key = new_key()
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.bind(f"ipc://{tmp_path / 'fake.sock'}")
+    info = ConnectionInfo(port=0, key=key, pid=os.getpid(), version="0", started=0, transport="ipc", ip="", path=str(tmp_path / "fake.sock"))
+
+    def answer_once() -> None:
+        if router.poll(30_000):
+            identity = router.recv_multipart()[0]
+            router.send_multipart([identity, *signed_frames(key, "info", descriptors, [bytes(12)])[1]])
+
+    fake = threading.Thread(target=answer_once)
+    fake.start()
+    try:
+        with Client(info, timeout=30) as client:
+            with pytest.raises(DaemonError) as caught:
+                client.hello()
+        assert caught.value.code == code and "unreadable message from the daemon" in caught.value.message
+    finally:
+        fake.join()
+        context.destroy(linger=0)

@@ -1,12 +1,14 @@
 """Every malformed message gets an error reply (to a key holder) and the daemon keeps serving; a stranger
 without the key gets nothing at all."""
 
+import json
 import os
+import uuid
 
 import pytest
 
 from daemon_helpers import RawPeer, descriptor, picture, signed_frames, to_image
-from styleswap_protocol import Message, encode, new_key, sign
+from styleswap_protocol import PROTOCOL_VERSION, Message, encode, new_key, sign
 
 RGB_16 = bytes(16 * 16 * 3)
 
@@ -48,6 +50,20 @@ def huge(key):  # 10^10 pixels: refused from the descriptor, before anything is 
     return signed_frames(key, "upload_style", [descriptor(100000, 100000)], [RGB_16])
 
 
+def dtype_list(key):  # once a TypeError in the shape check: the daemon died with every job it held
+    return signed_frames(key, "upload_style", [descriptor(16, 16, 3, ["u8"])], [RGB_16])
+
+
+def dtype_object(key):
+    return signed_frames(key, "upload_style", [descriptor(16, 16, 3, {})], [RGB_16])
+
+
+def time_beyond_float(key):  # once an OverflowError in the finiteness check
+    msg_id = uuid.uuid4().hex
+    header = json.dumps({"protocol": PROTOCOL_VERSION, "id": msg_id, "type": "hello", "session": "raw-peer", "time": 10**400, "parent_id": None, "params": {}, "buffers": []}).encode()
+    return msg_id, [sign(key, header, []), header]
+
+
 def bad_header_json(key):
     header = b'{"protocol": 2, "id": '
     return None, [sign(key, header, []), header]
@@ -64,6 +80,9 @@ CASES = [
     (zero_by_zero, "bad_buffer", "width must be a positive integer"),
     (huge, "bad_buffer", "exceeds the limit"),
     (bad_header_json, "malformed", "not UTF-8 JSON"),
+    (dtype_list, "bad_buffer", "dtype must be one of"),
+    (dtype_object, "bad_buffer", "dtype must be one of"),
+    (time_beyond_float, "malformed", "'time' must be a finite number"),
 ]
 
 

@@ -29,7 +29,7 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def test_connection_file_is_private_and_names_a_loopback_only_daemon(launcher):
-    daemon = launcher()
+    daemon = launcher("--transport", "tcp")
     mode = stat.S_IMODE(os.stat(daemon.path).st_mode)
     assert mode == 0o600
     doc = json.loads(daemon.path.read_text())

@@ -57,3 +57,16 @@ def test_precision_is_float16_on_cuda_int8_on_x86_cpus_and_float32_elsewhere_unl
     assert pick_precision("auto", CPU) == "float32"
     with pytest.raises(StyleSwapError, match="int8 needs an x86 CPU with VNNI, not cpu"):
         pick_precision("int8", CPU)
+
+
+def test_free_memory_on_a_cpu_only_torch_build_is_unknown_not_a_crash(monkeypatch):
+    """A CPU-only torch wheel lacks the CUDA bindings, so torch's own lazy CUDA init raises AssertionError
+    ("Torch not compiled with CUDA enabled"), not the RuntimeError of a CUDA build without a driver. Removing
+    the binding that init looks for takes torch down that same path on any build."""
+    if torch.cuda.is_initialized():
+        pytest.skip("CUDA is initialised in this process: torch no longer checks for its bindings")
+    monkeypatch.delattr(torch._C, "_cuda_getDeviceCount", raising=False)
+    with pytest.raises(AssertionError, match="not compiled with CUDA"):
+        torch.cuda.mem_get_info(torch.device("cuda"))
+    assert free_memory(torch.device("cuda")) is None
+    assert default_memory_budget(torch.device("cuda")) == 4096 * MB  # the ceiling, as when the free memory is unknown

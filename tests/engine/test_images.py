@@ -1,4 +1,6 @@
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -106,3 +108,43 @@ def test_failed_save_leaves_existing_file(chelsea, tmp_path):
     with pytest.raises(ImageError, match="unsupported"):
         save_image(Picture.from_array(chelsea), tmp_path / "out.xyz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]
+
+
+WRITER = """
+import os, sys, time
+import numpy as np
+from styleswap.engine import images
+def hang(src, dst):  # killed while its temporary file exists, as a CLI killed mid-save is
+    print("writing", flush=True)
+    time.sleep(600)
+os.replace = hang
+images.save_image(images.Picture.from_array(np.zeros((8, 8, 3), np.uint8)), sys.argv[1])
+"""
+
+
+def writer(target) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "writing\n"  # its temporary file is there now
+    return process
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_folder(tmp_path):
+    killed = writer(tmp_path / "out.png")
+    [left] = tmp_path.glob(".out.png.*")
+    killed.kill()
+    killed.wait()
+    alive = writer(tmp_path / "other.png")
+    try:
+        [live] = tmp_path.glob(".other.png.*")
+        foreign = [tmp_path / ".notes.txt", tmp_path / ".out.png.abcd1234.png", tmp_path / ".out.png.styleswap-x.abcd1234.png"]
+        for path in foreign:
+            path.write_text("not ours")
+        done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
+        assert done.returncode == 0
+        assert not left.exists()  # the killed writer's
+        assert live.exists()  # a writer still running keeps its file
+        assert all(path.exists() for path in foreign)  # names not of our exact form are never touched
+        assert (tmp_path / "next.png").exists() and not list(tmp_path.glob(".next.png.*"))
+    finally:
+        alive.kill()
+        alive.wait()

@@ -1,6 +1,6 @@
-"""Fixtures for the GIMP plug-in tests: a real GIMP 3.0 and 3.2 (natively, or in the cached Debian trixie
-and forky roots),
-a real daemon on 127.0.0.1, and a sandbox profile with the plug-in installed by the real installer."""
+"""Fixtures for the GIMP plug-in tests: a real GIMP 3.0 and 3.2 (natively, or in the cached Debian trixie and forky
+roots), a real daemon (its socket folder bind-mounted into the root), and a sandbox profile with the plug-in installed
+by the real installer."""
 
 from __future__ import annotations
 

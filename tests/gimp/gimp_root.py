@@ -3,8 +3,9 @@
 Debian 12 ships only GIMP 2.10, so the tests build a Debian 13 (trixie) root for GIMP 3.0 and a Debian
 testing (forky) root for GIMP 3.2 with debootstrap once each, into cache folders outside the repository,
 and run `gimp-console-3.x` in them with chroot, each command in a mount namespace of its own. (The Blender
-tests run bpy for Python 3.13 in the trixie root too.) The chroot shares the host's network and process table, so the plug-in inside
-reaches a daemon outside on 127.0.0.1 and sees its pid.
+tests run bpy for Python 3.13 in the trixie root too.) The chroot shares the host's process table and network,
+so the plug-in inside sees a daemon's pid outside; it reaches the daemon's socket file through a bind mount of
+its folder (or 127.0.0.1 for a TCP daemon).
 
     python tests/gimp/gimp_root.py [--suite forky] [--packages openbox ...]   # build (or extend) a root by hand
 """

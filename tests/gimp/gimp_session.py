@@ -111,8 +111,12 @@ class Sandbox:
         PILImage.fromarray(content).save(work / "content.png")
         shutil.copy(style, work / style.name)
         connection = work / "backend.json"
+        binds: tuple[str, ...] = ()
         if connection_file is not None:
             shutil.copy(connection_file, connection)
+            socket_path = json.loads(connection_file.read_text()).get("path")
+            if socket_path is not None:  # an ipc daemon: its socket's folder appears at the same path inside the root
+                binds = (str(Path(socket_path).parent),)
         spec = {"input": self.host.inside(work / "content.png"), "style": self.host.inside(work / style.name), "out": self.host.inside(work), "args": args, **job}
         (work / "job.json").write_text(json.dumps(spec))
         full_env = {
@@ -124,7 +128,7 @@ class Sandbox:
         }
         batch = f"exec(open({self.host.inside(self.folder / 'batch_run.py')!r}).read())"
         argv = ["timeout", "-k", "10", str(RUN_TIMEOUT), self.host.console, "-idf", "--batch-interpreter=python-fu-eval", "-b", batch, "--quit"]
-        process = subprocess.Popen(self.host.command(argv, full_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(self.host.command(argv, full_env, binds), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return Running(self, work, process, time.monotonic())
 
     def run(self, *args: Any, **kwargs: Any) -> Outcome:

@@ -1,4 +1,4 @@
-"""The plug-in in a real gimp-console-3.0 and 3.2, against a real daemon with the real engine on 127.0.0.1.
+"""The plug-in in a real gimp-console-3.0 and 3.2, against a real daemon with the real engine.
 
 Each test is one batch run: load an RGBA image, call plug-in-styleswap non-interactively, save as XCF,
 load it back and compare its layers with the input and with `styleswap stylize` on the same pixels.

@@ -154,6 +154,8 @@ def test_non_json_header(key, head):
         {"session": None},
         {"time": "now"},
         {"time": True},
+        {"time": 10**400},  # no float can hold it: once an OverflowError, not a ProtocolError
+        {"time": -(10**400)},
         {"params": []},
         {"buffers": {}},
         {"extra": 1},
@@ -207,6 +209,10 @@ def test_descriptor_length_mismatch(key):
         {"channels": 0},
         {"channels": 5},
         {"dtype": "f64"},
+        {"dtype": ["u8"]},  # unhashable: once a TypeError, not a ProtocolError
+        {"dtype": {}},
+        {"order": ["top-down"]},
+        {"width": 10**400},
         {"order": "bottom-up"},
         {"endian": "big"},
     ],

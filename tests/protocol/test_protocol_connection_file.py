@@ -83,7 +83,9 @@ def test_corrupt_file_gives_clear_error(tmp_path, content, problem):
         ({"key": ""}, "'key' is empty"),
         ({"protocol": 3}, "protocol 3"),
         ({"signature_scheme": "hmac-md5"}, "signature scheme"),
-        ({"transport": "ipc"}, "transport"),
+        ({"transport": "udp"}, "transport"),
+        ({"transport": "ipc"}, "missing field 'path'"),
+        ({"transport": "ipc", "path": "backend.sock"}, "not absolute"),
         ({"pid": True}, "'pid' has the wrong type"),
     ],
 )
@@ -136,3 +138,41 @@ def test_linux_default_paths(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_connection_path() == tmp_path / "home" / ".cache" / "styleswap" / "run" / "backend.json"
+
+
+def test_an_ipc_file_names_its_socket(tmp_path):
+    written = ConnectionInfo(port=0, key=new_key(), pid=os.getpid(), version="0", started=1.0, transport="ipc", ip="", path="/run/user/1/styleswap/backend.sock")
+    path = write_connection_file(written, tmp_path / "run" / "backend.json")
+    doc = json.loads(path.read_text())
+    assert doc["transport"] == "ipc" and doc["path"] == "/run/user/1/styleswap/backend.sock" and "port" not in doc and "ip" not in doc
+    read = read_connection_file(path)
+    assert read == written and read.url == "ipc:///run/user/1/styleswap/backend.sock" and read.local
+
+
+@pytest.mark.parametrize(("target", "mode", "fix"), [("file", 0o622, "chmod go-w"), ("file", 0o660, "chmod go-w"), ("folder", 0o777, "chmod 700"), ("folder", 0o770, "chmod 700")])
+def test_a_file_or_folder_others_can_write_is_refused_with_the_fix(tmp_path, target, mode, fix):
+    """Another user who can replace the file points the client at a daemon of theirs, which gets the images."""
+    path = write_connection_file(info(), tmp_path / "run" / "backend.json")
+    read_connection_file(path)
+    changed = path if target == "file" else path.parent
+    os.chmod(changed, mode)
+    with pytest.raises(ConnectionFileError, match=f"writable by group or others .mode {oct(mode)[2:]}.*{fix} {changed}"):
+        read_connection_file(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="handing a file to another user needs root")
+@pytest.mark.parametrize("target", ["file", "folder"])
+def test_a_file_or_folder_of_another_user_is_refused(tmp_path, target):
+    path = write_connection_file(info(), tmp_path / "run" / "backend.json")
+    os.chown(path if target == "file" else path.parent, 65534, 65534)
+    with pytest.raises(ConnectionFileError, match=f"the {target} belongs to uid 65534, not to you"):
+        read_connection_file(path)
+
+
+def test_a_writer_refuses_a_folder_others_can_write(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp: sticky, but anyone may create a file of that name first
+    with pytest.raises(ConnectionFileError, match="chmod 700"):
+        write_connection_file(info(), shared / "backend.json")
+    assert not (shared / "backend.json").exists()

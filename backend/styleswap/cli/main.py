@@ -196,6 +196,8 @@ def _stylize(args: argparse.Namespace) -> int:
         temporal_files.check_sizes(contents)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
     mask = mask_from_picture(load_image(args.mask)) if args.mask else None
+    if isinstance(engine, DaemonEngine):
+        engine.check_file(Path(args.style))
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     if args.temporal:
@@ -206,6 +208,8 @@ def _stylize(args: argparse.Namespace) -> int:
         contents = []  # done
     for content, target in zip(contents, targets):
         try:
+            if isinstance(engine, DaemonEngine):  # from the header: decoding a huge image only to refuse it cost gigabytes
+                engine.check_file(content)
             result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet), mask)
             _save(result.picture, target)
         except StyleSwapError as exc:

@@ -8,12 +8,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from styleswap.daemon.wire import image_to_picture, picture_to_image
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.images import Picture
+from styleswap.engine.images import Picture, image_size
 from styleswap.engine.stylize import Options, Result
 from styleswap.engine.stylize import Progress as ProgressCallback
 from styleswap_client import DaemonError, Progress, connect
@@ -71,9 +72,15 @@ class DaemonEngine:
         summary["region"] = tuple(summary["region"]) if summary.get("region") else None
         return Result(picture=image_to_picture(reply.image), **summary)
 
+    def check_file(self, path: Path) -> None:
+        """Refuse an image file larger than the daemon takes from its header, before it is decoded."""
+        self._check_pixels(*image_size(path))
+
     def _check_size(self, picture: Picture) -> None:
+        self._check_pixels(*picture.size)
+
+    def _check_pixels(self, width: int, height: int) -> None:
         """An image larger than the daemon takes, refused here with the way out rather than by the protocol."""
-        width, height = picture.size
         limit = (self._client.daemon or {}).get("max_pixels")
         if limit is not None and width * height > limit:
             raise StyleSwapError(

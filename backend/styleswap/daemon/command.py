@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND", title="commands (none: run the daemon)")
 
     serve = parser.add_argument_group("running the daemon")
-    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument(
+        "--transport", choices=("ipc", "tcp"), default=None,
+        help="ipc: a socket file in the private runtime folder, only you can connect (default on Linux and macOS); tcp: 127.0.0.1, "
+        "any local user can connect but only key holders get past the handshake (default on Windows, and with --port)",
+    )  # fmt: skip
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one); implies --transport tcp")
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     serve.add_argument(
         "--precision", default="auto", help="auto, float32, float16, bfloat16 or int8: of encoding, matching and the inverse network (auto: float16 on CUDA, int8 on x86 CPUs with VNNI, float32 elsewhere)"
@@ -118,6 +123,10 @@ def _config(args: argparse.Namespace) -> DaemonConfig:
         if not value > 0:
             raise StyleSwapError(f"--{name.replace('_', '-')} must be positive, not {value}")
     config = DaemonConfig(port=args.port, device=args.device, precision=args.precision, weights=args.weights, threads=args.threads, limits=limits)
+    if args.transport is not None or args.port:
+        config.transport = args.transport or "tcp"
+    if config.transport == "ipc" and args.port:
+        raise StyleSwapError("--port is for --transport tcp; an ipc daemon listens on a socket file")
     if args.connection_file:
         config.connection_file = args.connection_file
     if args.log_dir:
@@ -128,9 +137,14 @@ def _config(args: argparse.Namespace) -> DaemonConfig:
 def _serve(args: argparse.Namespace) -> int:
     from styleswap.daemon.instance import InstanceLock
     from styleswap.daemon.logs import setup_logging
+    from styleswap_protocol import ConnectionFileError, private_folder
 
     config = _config(args)
     log_file = setup_logging(config.log_dir, logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        private_folder(config.connection_file.parent)  # before the lock file, the socket and the key go there
+    except ConnectionFileError as exc:
+        raise StyleSwapError(f"refusing the runtime folder {exc}") from None
     lock = InstanceLock(config.connection_file)
     if not lock.acquire():
         other = _running_daemon(config.connection_file)

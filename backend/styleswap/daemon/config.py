@@ -10,6 +10,8 @@ import platformdirs
 
 from styleswap_protocol import default_connection_path
 
+from .listen import default_transport
+
 LOG_DIR_ENV = "STYLESWAP_LOG_DIR"
 
 
@@ -36,7 +38,8 @@ class Limits:
 
 @dataclass
 class DaemonConfig:
-    port: int = 0  # 0: a free port chosen by the OS
+    transport: str = field(default_factory=default_transport)  # ipc (a private socket file) or tcp (127.0.0.1)
+    port: int = 0  # for tcp; 0: a free port chosen by the OS
     device: str = "auto"
     precision: str = "auto"  # of encoding, matching and the inverse network: float16 on CUDA, int8 on x86 CPUs with VNNI, else float32
     weights: str | None = None

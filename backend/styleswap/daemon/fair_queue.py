@@ -1,10 +1,11 @@
-"""Fair turns between clients, so one client's 500-frame sequence cannot starve another's single image."""
+"""Fairness between clients: fair turns, so one client's 500-frame sequence cannot starve another's single
+image, and fair admission, so one client cannot take every queue place."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -101,3 +102,18 @@ class FairQueue(Generic[T]):
         self._served[client] = self._turn
         if len(self._served) > _SERVED_MEMORY:
             self._served = {c: turn for c, turn in self._served.items() if c in self._lanes}
+
+
+def admission_share(held: int, holdings: Iterable[int], limit: int) -> bool:
+    """Whether a client holding `held` of `limit` queue places may take one more (the queue is not full).
+
+    A client's first place is always granted, and half of the places are kept for first places: with
+    up to `limit / 2` clients each gets one however fast another floods. Further places come from the
+    other half, and a client may take one only while its further places are fewer than those still
+    free there, so a lone flood takes about a quarter of the places (17 of 64) and the next heavy
+    client about half as many again (9), not nothing.
+    """
+    if held == 0:
+        return True
+    extra_free = limit // 2 - sum(max(0, count - 1) for count in holdings)
+    return held - 1 < extra_free

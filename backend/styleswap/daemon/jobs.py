@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ from styleswap_protocol import message_types as mt
 
 from .config import Limits
 from .errors import BUSY, CANCELLED, ENGINE_FAILED, TIMEOUT, UNKNOWN_JOB, RequestError
-from .fair_queue import FairQueue
+from .fair_queue import FairQueue, admission_share
 
 log = logging.getLogger("styleswap.daemon")
 
@@ -86,14 +86,14 @@ class Jobs:
 
     def submit_stylize(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray, content: Image, mask: Image | None = None) -> Job:
         with self._lock:
-            self._admit()
+            self._admit(identity)
             job = self._new(STYLIZE, identity, request, options, style_id, style)
             self._enqueue(Task(job, content, mask=mask))
             return job
 
     def create_sequence(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray) -> Job:
         with self._lock:
-            self._admit()
+            self._admit(identity)
             return self._new(SEQUENCE, identity, request, options, style_id, style)
 
     def attach_sequence(self, job_id: str, identity: bytes, request: Message) -> Job:
@@ -155,7 +155,7 @@ class Jobs:
                     if job.orphaned_since is None:
                         log.info("sequence %s lost its client; parked for %g s", job.id, self.limits.orphan_grace)
                         job.orphaned_since = time.monotonic()
-                else:
+                elif job.end is None:  # each failed send of a running job's queued events lands here: say it once
                     log.info("job %s dropped: its client went away", job.id)
                     self._end(job, RequestError(CANCELLED, "the client went away"), notify=False)
 
@@ -227,12 +227,22 @@ class Jobs:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _admit(self) -> None:
-        if len(self._jobs) >= self.limits.max_queued_jobs:
+    def _admit(self, identity: bytes) -> None:
+        """Refuse a job when the queue is full, or when this client already holds more than its share (`admission_share`)."""
+        limit = self.limits.max_queued_jobs
+        if len(self._jobs) >= limit:
             raise RequestError(
                 BUSY,
-                f"jobs queued or running: {len(self._jobs)}, the daemon's limit is {self.limits.max_queued_jobs}; retry later",
-                {"jobs": len(self._jobs), "limit": self.limits.max_queued_jobs},
+                f"jobs queued or running: {len(self._jobs)}, the daemon's limit is {limit}; retry later",
+                {"jobs": len(self._jobs), "limit": limit},
+            )
+        held = Counter(job.identity for job in self._jobs.values())
+        if not admission_share(held[identity], held.values(), limit):
+            raise RequestError(
+                BUSY,
+                f"this client holds {held[identity]} of the {limit} queue places, its share while others may need one; "
+                "retry when one of its jobs has ended",
+                {"jobs": len(self._jobs), "limit": limit, "yours": held[identity]},
             )
 
     def _new(self, kind: str, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray) -> Job:

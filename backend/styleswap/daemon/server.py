@@ -21,7 +21,6 @@ import zmq
 
 from styleswap import __version__
 from styleswap.daemon.wire import image_to_array
-from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.stylize import METHODS
 from styleswap_protocol import (
     PROTOCOL_VERSION,
@@ -29,15 +28,19 @@ from styleswap_protocol import (
     ConnectionFileError,
     ConnectionInfo,
     Image,
+    MalformedMessageError,
     Message,
     ProtocolError,
     ReplayedMessageError,
     ReplayGuard,
     decode,
+    is_authentic,
     new_id,
     new_key,
+    private_folder,
     read_connection_file,
     send_message,
+    short_repr,
     split_identity,
     write_connection_file,
 )
@@ -48,8 +51,11 @@ from styleswap_protocol import (
 from .config import DaemonConfig
 from .errors import ENGINE_FAILED, UNKNOWN_STYLE, UNKNOWN_TYPE, RequestError
 from .jobs import Jobs
+from .listen import Listener, listen
 from .outbox import Outbox
 from .params import bad, check_content, check_keys, check_mask, optional, parse_frames, parse_options, required
+from .peers import Disconnects
+from .refusals import RefusalLog
 from .style_cache import ByteLRU, style_id_of
 from .worker import Worker
 
@@ -80,6 +86,9 @@ class Daemon:
         self.worker = Worker(config, self.jobs, self.styles)
         self._guard = ReplayGuard()
         self._trusted: OrderedDict[bytes, None] = OrderedDict()
+        self._listener: Listener | None = None
+        self._disconnects: Disconnects | None = None
+        self._refusals = RefusalLog(log)
         self._handlers: dict[str, Callable[[bytes, Message], Message]] = {
             mt.HELLO: self._hello,
             mt.STYLIZE: self._stylize,
@@ -98,14 +107,16 @@ class Daemon:
             router.router_mandatory = 1  # sending to a vanished client raises instead of vanishing silently
             router.sndtimeo = 0  # and a client that stops reading cannot block everyone else
             router.maxmsgsize = self.limits.max_pixels * 16 + _PER_FRAME_OVERHEAD  # the largest legal frame
-            try:
-                router.bind(f"tcp://127.0.0.1:{self.config.port}")
-            except zmq.ZMQError as exc:
-                raise StyleSwapError(f"cannot listen on 127.0.0.1:{self.config.port}: {exc}") from None
-            port = int(router.last_endpoint.decode().rsplit(":", 1)[1])
+            private_folder(self.config.connection_file.parent)
+            self._listener = listen(router, self._context, self.config.transport, self.key, self.config.connection_file, self.config.port)
+            self._disconnects = Disconnects(router)
             self.worker.start()
             self.worker.ready.wait()
-            self.info = ConnectionInfo(port=port, key=self.key, pid=os.getpid(), version=__version__, started=self.started)
+            where = self._listener
+            self.info = ConnectionInfo(
+                port=where.port, key=self.key, pid=os.getpid(), version=__version__, started=self.started,
+                transport=where.transport, path=str(where.path) if where.path else None, ip="" if where.path else "127.0.0.1",
+            )  # fmt: skip
             write_connection_file(self.info, self.config.connection_file)
             log.info("ready on %s (pid %d, device %s), connection file %s", self.info.url, os.getpid(), self.worker.device, self.config.connection_file)
             self.ready.set()
@@ -175,25 +186,35 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(self._outbox.receiver, zmq.POLLIN)
+        assert self._disconnects is not None
+        poller.register(self._disconnects.monitor, zmq.POLLIN)
         while not self._stopping.is_set():
             events = dict(poller.poll(_TICK_MS))
+            self._drop_disconnected()
             if router in events:
                 for _ in range(_BURST):
                     if not router.poll(0, zmq.POLLIN):
                         break
+                    self._drop_disconnected()  # before the message, so a reused descriptor is not taken for its old client
                     self._receive(router)
             self._flush(router)
             self.jobs.housekeeping()
+            self._refusals.tick()
 
     def _close(self, router: zmq.Socket) -> None:
         log.info("shutting down")
+        self._refusals.flush()
         self.jobs.cancel_all("the daemon is shutting down")
         self.jobs.queue.close()
         if self.worker.is_alive():
             self.worker.join(timeout=self.limits.request_timeout)  # a running image stops at its next progress check
         self._flush(router)
         self._remove_connection_file()
+        if self._disconnects is not None:
+            self._disconnects.close()
         router.close(linger=1000)  # let the last replies (the shutdown ack) leave
+        if self._listener is not None:
+            self._listener.close()
         self._outbox.close()
         self._context.term()
         log.info("stopped")
@@ -206,20 +227,32 @@ class Daemon:
         except (FileNotFoundError, ConnectionFileError):
             pass
 
+    def _drop_disconnected(self) -> None:
+        assert self._disconnects is not None
+        for identity in self._disconnects.gone():
+            self._peer_gone(identity, "disconnected")
+
     def _receive(self, router: zmq.Socket) -> None:
-        identity, frames = split_identity([frame.buffer for frame in router.recv_multipart(copy=False)])
+        received = router.recv_multipart(copy=False)
+        identity, frames = split_identity([frame.buffer for frame in received])
+        if len(received) > 1 and self._disconnects is not None:
+            self._disconnects.seen(identity, received[1])
         try:
             msg = decode(frames, self.key, self._guard, max_pixels=self.limits.max_pixels)
         except ReplayedMessageError as exc:
-            log.warning("dropped a replayed message: %s", exc.message)
+            self._refusals.refused(exc.code, f"dropped: {exc.message}")
         except ProtocolError as exc:
             self._refuse(router, identity, exc, authenticated=len(frames) >= 2 and not isinstance(exc, BadSignatureError))
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must cost one message, not the daemon and its jobs
+            log.exception("a message could not be decoded")
+            error = MalformedMessageError(f"the daemon could not decode this message: {type(exc).__name__}: {short_repr(str(exc))}")
+            self._refuse(router, identity, error, authenticated=is_authentic(frames, self.key))
         else:
             self._trust(identity)
             self._dispatch(router, identity, msg)
 
     def _refuse(self, router: zmq.Socket, identity: bytes, exc: ProtocolError, authenticated: bool) -> None:
-        log.warning("refused a message (%s): %s", exc.code, exc.message)
+        self._refusals.refused(exc.code, exc.message)
         if authenticated:
             self._trust(identity)
         elif identity not in self._trusted:

@@ -80,7 +80,9 @@ def free_memory(device: torch.device) -> int | None:
             return torch.cuda.mem_get_info(device)[0]
         with open("/proc/meminfo") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (RuntimeError, OSError, StopIteration, ValueError):  # no driver, no /proc (macOS, Windows)
+    # RuntimeError: no driver; AssertionError: a CPU-only torch build ("Torch not compiled with CUDA enabled");
+    # OSError, StopIteration, ValueError: no /proc (macOS, Windows) or no MemAvailable line
+    except (RuntimeError, AssertionError, OSError, StopIteration, ValueError):
         return None
 
 

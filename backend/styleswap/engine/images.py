@@ -7,6 +7,7 @@ written back bit for bit. 16-bit PNGs go through pypng because Pillow reads RGB(
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,10 @@ Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
+_TEMP_TAG = "styleswap-"
+_CLEANED: set[str] = set()
+# .NAME.styleswap-PID.RANDOM.SUFFIX: mkstemp's 8 random characters, the suffix as save_image gives it
+_TEMP_NAME = re.compile(r"\..+\.styleswap-(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.(?:png|jpg|jpeg|tif|tiff|webp|bmp)")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: outputs get the permissions a plain open() would give, not mkstemp's 0600
 
@@ -81,6 +86,17 @@ def load_image(path: str | os.PathLike) -> Picture:
         raise ImageError(f"{path}: not a readable image ({exc})") from None
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels: Pillow opens lazily, so a
+    limit is checked before a 10000x10000 PNG of a few hundred kilobytes costs gigabytes."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})") from None
+
+
 def save_image(picture: Picture, path: str | os.PathLike) -> None:
     """Write atomically: a failure leaves any existing file at ``path`` as it was."""
     path = Path(path)
@@ -93,7 +109,11 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
     if picture.bit_depth == 16 and suffix != ".png":
         pixels = (pixels >> 8).astype(np.uint8)  # only PNG is written at 16 bits
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    if str(path.parent) not in _CLEANED:  # once per folder and run: a batch saves many images into one folder
+        _CLEANED.add(str(path.parent))
+        remove_stale_temporaries(path.parent)
+    # The writer's pid is in the name, so a later run can tell the leftover of a killed writer from a live one's.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TEMP_TAG}{os.getpid()}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             if pixels.dtype == np.uint16:
@@ -107,6 +127,41 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete what a killed writer left in `folder`: hidden `.NAME.styleswap-PID.XXXX.SUFFIX` files of
+    `save_image` whose process no longer exists. Only names of exactly that form are touched, and never
+    one of a writer still running (on this machine: the pid is checked here). Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        candidates = [entry for entry in os.scandir(folder) if entry.name.startswith(".") and _TEMP_TAG in entry.name]
+    except OSError:
+        return removed
+    for entry in candidates:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False) or _pid_running(int(match["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass  # gone already (another run cleaned it), or not ours to remove
+    return removed
+
+
+def _pid_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        return True  # no cheap portable check there: keep the file rather than remove a live writer's
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _save_options(suffix: str) -> dict:
