@@ -67,7 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--temporal", action="store_true", help="stylise the contents as the frames of one sequence, in name order, each following the motion from the one before (less flicker); a rerun into the same folder resumes after the last finished frame")
     run.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
     run.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
-    run.add_argument("--score", action="store_true", help="also measure the result's swap objective (one more encoding with the inverse network)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
