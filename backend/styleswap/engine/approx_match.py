@@ -7,11 +7,10 @@ best clusters: for N = 15 129 style patches that is 98 + 5 x 154 scores instead 
 are dense GEMMs over the content patches that probed the cluster.
 
 With ``int8`` (the engine's int8 precision, on x86 CPUs with VNNI) those GEMMs run on int8 rows, a scale per cluster
-and one for the whole content map, at about 3x float32's throughput with VNNI: the winner is then the best member
-probed up to the rounding of the rows, which swaps a few near-tied patches and costs under 0.1 % of the score. With
-one scale per cluster each cluster's best member is found on the integer scores; a scale per style row kept the same
-score (99.400 against 99.400 %, 99.409 against 99.408 % on a second pair at 512 px) and cost 3-5 ms more of 60 for
-the float pass over every score. Otherwise the scores are computed in the activations' dtype.
+and one for the whole content map, at several times float32's throughput with VNNI: the winner is then the best member
+probed up to the rounding of the rows, which swaps a few near-tied patches. With one scale per cluster each
+cluster's best member is found on the integer scores; a scale per style row kept the same score and cost a float pass
+over every score. Otherwise the scores are computed in the activations' dtype.
 """
 
 from __future__ import annotations
@@ -20,9 +19,9 @@ import torch
 
 from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
 
-# clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs: at 512 px 0.8 with 4 probes
-# keeps the same 99.2 % of the exact score as 1.5 with 6, 19 % faster (sweep in docs/benchmarks.md). A fifth probe
-# (99.4 %, 13-18 % more time) brings the inverse network's swap objective within 1 % of exact matching's (4: 1.1 %)
+# clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs and keep the score of more,
+# smaller ones with more probes; a fifth probe brings the inverse network's swap objective within 1 % of exact
+# matching's (the sweep is in docs/benchmarks.md)
 CLUSTERS_PER_ROOT = 0.8
 PROBES = 5
 _KMEANS_STEPS = 8

@@ -44,7 +44,7 @@ def quantize(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """Float activations as uint8 codes spanning [min(low, 0), high], channels last (oneDNN's int8 layout)."""
     scale, zero_point = affine(low, high)
     x = x.float().contiguous(memory_format=torch.channels_last)
-    if x.shape[0] == 1:  # a batch of one may carry any batch stride; all but the dense one send torch to a loop 25x slower
+    if x.shape[0] == 1:  # a batch of one may carry any batch stride; all but the dense one send torch to a slow generic loop
         x = x.as_strided(x.shape, (x.numel(), *x.stride()[1:]))
     return torch.quantize_per_tensor(x, scale, zero_point, torch.quint8)
 
@@ -70,8 +70,8 @@ class CodePad(nn.Module):
 
     def codes(self, codes: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
         """Padded uint8 ``codes`` (N, C, H, W) as a quantized map of ``scale`` and ``zero_point``, written straight
-        into its memory: through ``int_repr`` and back, each copying the map, a pad took 0.70 against 0.08 ms on a
-        512 px content's relu3_1 (2.9 against 0.4 ms on 64 channels at full size)."""
+        into its memory: through ``int_repr`` and back, each copying the map, a pad took several
+        times as long."""
         codes = codes.contiguous(memory_format=torch.channels_last)  # the padding writes in its input's layout
         n, c, h, w = codes.shape
         out = torch._empty_affine_quantized((n, c, h + 2, w + 2), scale=scale, zero_point=zero_point, dtype=torch.quint8, memory_format=torch.channels_last)

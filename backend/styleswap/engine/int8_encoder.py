@@ -1,10 +1,9 @@
 """The encoder in int8 on x86 CPUs with VNNI, for the activations whose only job is to choose style patches.
 
 Matching asks which style patch correlates best with each content patch. An int8 copy of the encoder (oneDNN's
-u8 x s8 convolutions, weights scaled per output channel, activations with one scale per layer) answers that about
-3.5x faster than float32 on a CPU with VNNI, and changes the answer only between near-tied patches: at 512 px it
-moves relu3_1 by 4-6 % (relative L2), and exact matching of its activations keeps 99.98 % of the correlation score
-of float32's. The style's activations, which the result is made of, stay float32.
+u8 x s8 convolutions, weights scaled per output channel, activations with one scale per layer) answers that several
+times faster than float32 on a CPU with VNNI, and changes the answer only between near-tied patches (how much: see
+docs/benchmarks.md). The style's activations, which the result is made of, stay float32.
 
 The activation scales are calibrated on our training images (``styleswap calibrate-int8``) and shipped in
 ``weights/int8_scales.json``, for the encoder the inverse network reads (VGG-19 normalised, max pooling): the others

@@ -2,13 +2,12 @@
 
 Its first conv, the residual blocks and both upsampling stages (each nearest upsampling and conv run as four 2x2
 phase kernels) hold 99 % of its multiply-adds; in int8 (oneDNN's u8 x s8 convolutions, weights scaled per output
-channel) the network decodes a 512 px image about 2.5x faster. The RGB conv stays float32: its rounding would reach
+channel) the network decodes several times faster (docs/benchmarks.md). The RGB conv stays float32: its rounding would reach
 the pixels unfiltered.
 
 Unlike the encoder's rounding, which only moves near ties between patches, the network's reaches the picture, and
-what hurts is clipping: with the first conv and residual blocks in int8, saturating the top 0.01 % of each point's
-activations raised the swap objective by 1.5 %, the top millionth by 0.1 % (with every conv but the RGB one in
-int8: 0.3 %). So every quantisation point spans all but a millionth at each end of the range seen in calibration
+what hurts is clipping: saturating even a small tail of each point's activations raised the swap objective far more
+than the rounding did (docs/benchmarks.md). So every quantisation point spans all but a millionth at each end of the range seen in calibration
 (the swapped activations of our training photos with our training paintings, ``styleswap calibrate-int8``),
 shipped in ``weights/int8_scales.json`` under a digest of the weights it was measured for: other weights
 (``STYLESWAP_INVNET_WEIGHTS``) decode in float32. The residual stream stays float32 between blocks; each block reads

@@ -58,7 +58,7 @@ def interleave_phases(low: torch.Tensor) -> torch.Tensor:
     upsampled map, channels last.
 
     Phase (a, b) of output cell (2m + a, 2n + b) is channel block 2a + b at cell (m + a, n + b), so for each a one
-    strided view reads output row 2m + a in order (one 6-d copy for both took 10x longer at 64 channels)."""
+    strided view reads output row 2m + a in order (one 6-d copy for both was far slower)."""
     low = low.permute(0, 2, 3, 1).contiguous()  # a view when oneDNN returned channels last
     batch, height, width, c = low.shape[0], low.shape[1] - 1, low.shape[2] - 1, low.shape[3] // 4
     sn, sh, sw, _ = low.stride()
@@ -74,8 +74,8 @@ _BAND_VALUES = 1 << 20  # codes turned into floats at a time by TapSumConv.forwa
 class TapSumConv(nn.Conv2d):
     """A reflection-padded 3x3 conv to few channels (the RGB output), as one GEMM to each tap's outputs and nine
     shifted adds: oneDNN's three-channel conv runs far below its speed, and the reflection is applied to 27 tap
-    outputs instead of 64 input channels (it commutes with the per-pixel GEMM). Same weights and result as the conv; the whole
-    network measured 2 % faster at 512 px."""
+    outputs instead of 64 input channels (it commutes with the per-pixel GEMM). Same weights and result as the conv, and
+    faster end to end."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(cin, cout, 3)
@@ -86,9 +86,8 @@ class TapSumConv(nn.Conv2d):
     def forward_codes(self, codes: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
         """The conv of uint8 ``codes`` (channels last) dequantised with ``scale`` and ``zero_point``.
 
-        The codes become floats a band of rows at a time, into one small buffer: with the int8 network's last map
-        dequantised at once first, this stage took 13.9-14.7 ms at 512 px instead of 10.8-11.1 ms, mostly to fault in
-        the new map, four times the codes' size.
+        The codes become floats a band of rows at a time, into one small buffer: dequantising the int8 network's last
+        map at once first was slower, mostly to fault in the new map, four times the codes' size.
         """
         per_tap = self._per_tap() * scale
         pixels = codes.permute(0, 2, 3, 1)
@@ -110,9 +109,8 @@ class TapSumConv(nn.Conv2d):
 
     def _sum_taps(self, taps: torch.Tensor) -> torch.Tensor:
         """(batch, height, width, 9 out) tap outputs to the padded conv's output, each tap added from where the
-        reflection puts it rather than from a reflection-padded copy of the taps (15 MB more at 512 px): same sums in
-        the same order; at 512 px the RGB stage took 7.5-8.9 ms against 10.3-23.7 ms with the copy (four runs, each
-        timing both in turns; end to end, no change beyond the noise)."""
+        reflection puts it rather than from a reflection-padded copy of the taps : same sums in the same order, and the
+        stage is faster without the copy."""
         batch, height, width, _ = taps.shape
         c = self.out_channels
         out = taps.new_empty(batch, height, width, c)

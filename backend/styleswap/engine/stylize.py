@@ -98,7 +98,7 @@ class Swapped:
 
 
 def _channels_last(network: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Run a network in channels-last layout (oneDNN's fast path: about 1.5-1.8x on a CPU) and in its dtype.
+    """Run a network in channels-last layout (oneDNN's fast path on a CPU) and in its dtype.
 
     Its output stays channels last: activations are read as rows of channels by matching and the patch fold, and
     go back into the inverse network, so that layout is the one every consumer wants."""
@@ -227,8 +227,8 @@ class Engine:
 
     def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
-        comes free; the inverse network's costs a float32 encoding, 0.12 s at 512 px on a CPU against 0.17 s for
-        the whole int8 stylisation, so only with ``score``)."""
+        comes free; the inverse network's costs a float32 encoding, about as long as the
+        whole int8 stylisation on a CPU, so only with ``score``)."""
         if options.method == "invnet":
             image = self.decode(swapped.target, options)
             report("reconstruct", 1.0)

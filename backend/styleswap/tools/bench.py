@@ -80,7 +80,7 @@ def medians(works: dict[str, Callable[[], object]], device: torch.device, repeat
     weighs on all of them alike: the ratios between them are what the benchmark reports.
 
     Each run starts after ``settle`` seconds of quiet: onnxruntime's threads keep spinning after a call returns,
-    and on two cores that slowed the next run of ours from 0.25 to 0.33 s at 512 px. Latency benchmarks of
+    and on two cores that slowed the next run of ours markedly. Latency benchmarks of
     millisecond calls pass 0 (a pause lets the threads they wake fall asleep)."""
     for work in works.values():
         work()  # warm-up: allocator, oneDNN primitive caches, CUDA kernels

@@ -112,7 +112,7 @@ class Trainer:
             raise StyleSwapError(f"too few images: one in {VALIDATION_SHARE} is held out for validation, so each folder needs a few dozen")
         torch.manual_seed(config.seed)
         self.rng = random.Random(config.seed)
-        # channels-last convolutions run about 1.5x faster on CPU (oneDNN) and are no slower on CUDA
+        # channels-last convolutions run faster on CPU (oneDNN) and are no slower on CUDA
         self.encoder = encoder.to(memory_format=torch.channels_last)
         self.net = InverseNet(config.residual_blocks).to(device, memory_format=torch.channels_last)
         self.optimiser = torch.optim.Adam(self.net.parameters(), lr=config.lr)
