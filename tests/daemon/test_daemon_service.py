@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from styleswap.daemon import backend_cli
+from styleswap.daemon import command
 from styleswap.daemon.service import PASSED_ENV, autostart_entry, autostart_path, install, systemd_unit, unit_path
 
 
@@ -21,7 +21,7 @@ def config_home(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="systemd and XDG autostart are Linux's")
 def test_install_writes_a_user_unit_and_an_autostart_entry_and_uninstall_removes_them(config_home, capsys):
-    assert backend_cli.main(["install-service"]) == 0
+    assert command.main(["install-service"]) == 0
     unit, entry = unit_path(), autostart_path()
     assert unit == config_home / "systemd" / "user" / "styleswap-backend.service"
     assert entry == config_home / "autostart" / "styleswap-backend.desktop"
@@ -31,10 +31,10 @@ def test_install_writes_a_user_unit_and_an_autostart_entry_and_uninstall_removes
     exec_line = next(line for line in entry_text.splitlines() if line.startswith("Exec="))
     assert shlex.split(exec_line[5:]) == ["env", "STYLESWAP_MODELS=/opt/style models", sys.executable, "-m", "styleswap.daemon.command", "--tray", "--replace"]
     assert "systemctl --user enable --now styleswap-backend.service" in capsys.readouterr().out
-    assert backend_cli.main(["uninstall-service"]) == 0
+    assert command.main(["uninstall-service"]) == 0
     assert not unit.exists() and not entry.exists()
     assert "removed:" in capsys.readouterr().out
-    assert backend_cli.main(["uninstall-service"]) == 0
+    assert command.main(["uninstall-service"]) == 0
     assert "nothing to remove" in capsys.readouterr().out
 
 
