@@ -20,7 +20,6 @@ from typing import Any, Callable
 import zmq
 
 from styleswap import __version__
-from styleswap.errors import StyleSwapError
 from styleswap.stylize import METHODS
 from styleswap.wire import image_to_array
 from styleswap_protocol import (
@@ -54,9 +53,9 @@ from .errors import ENGINE_FAILED, UNKNOWN_STYLE, UNKNOWN_TYPE, RequestError
 from .jobs import Jobs
 from .listen import Listener, listen
 from .outbox import Outbox
+from .params import bad, check_content, check_keys, optional, parse_frames, parse_options, required
 from .peers import Disconnects
 from .refusals import RefusalLog
-from .params import bad, check_content, check_keys, optional, parse_frames, parse_options, required
 from .style_cache import ByteLRU, style_id_of
 from .worker import Worker
 
