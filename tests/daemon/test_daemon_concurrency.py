@@ -65,9 +65,8 @@ KILLED_CLIENT = textwrap.dedent(
     """
     import sys
     from styleswap.client import Client
-    from styleswap_protocol import ConnectionInfo, Image
-    info = ConnectionInfo(port=int(sys.argv[1]), key=bytes.fromhex(sys.argv[2]), pid=0, version="", started=0)
-    client = Client(info)
+    from styleswap_protocol import Image, read_connection_file
+    client = Client(read_connection_file(sys.argv[1]))
     content = Image(64, 64, 3, "u8", bytes(64 * 64 * 3))
     announced = []
     def announce(event):
@@ -80,7 +79,7 @@ KILLED_CLIENT = textwrap.dedent(
 
 def test_a_client_killed_mid_request_does_not_stall_the_queue(daemon):
     dying = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CLIENT % SLOW, str(daemon.info.port), daemon.info.key.hex()], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_CLIENT % SLOW, str(daemon.path)], stdout=subprocess.PIPE, text=True
     )
     job_id = dying.stdout.readline().strip()
     assert len(job_id) == 32

@@ -36,10 +36,10 @@ def test_status_text_says_state_device_and_jobs(served):
 
 
 def test_open_log_opens_the_daemons_log_file(served):
-    _, _, actions, opened = served
+    daemon, _, actions, opened = served
     actions.open_log()
     assert opened == [actions.log_file]
-    assert "ready on tcp://127.0.0.1:" in actions.log_file.read_text()
+    assert f"ready on {daemon.info.url} " in actions.log_file.read_text()
 
 
 def test_pause_holds_work_until_resumed(served):
