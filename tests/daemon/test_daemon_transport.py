@@ -36,7 +36,9 @@ def test_another_user_cannot_connect_to_the_socket(launcher):
     connect = f"import socket; socket.socket(socket.AF_UNIX).connect({daemon.info.path!r}); print('connected')"
     # The system Python: the test's own environment may be unreadable to the other user.
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python, "-c", connect], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python, "-c", connect], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0 and "PermissionError" in done.stderr, done.stdout + done.stderr
     with daemon.client() as client:  # and its owner still can
         assert client.hello()["pid"] == daemon.process.pid
@@ -73,7 +75,10 @@ def test_over_tcp_a_stranger_fails_the_handshake_and_a_key_holder_is_served(laun
         holder.linger = 0
         assert handshake_outcome(holder, lambda: connect_socket(holder, daemon.info)) == zmq.EVENT_HANDSHAKE_SUCCEEDED
         with daemon.client() as client:
-            assert client.stylize(to_image(picture(16, 16, 3)), to_image(picture(16, 16, 3, seed=1)), {"method": "optim", "iters": 1, "max_size": 16}).image.width == 16
+            assert (
+                client.stylize(to_image(picture(16, 16, 3)), to_image(picture(16, 16, 3, seed=1)), {"method": "optim", "iters": 1, "max_size": 16}).image.width
+                == 16
+            )
         peer = RawPeer(daemon.info)
         try:
             assert peer.hello().type == "info"

@@ -31,16 +31,19 @@ def maybe(valid: st.SearchStrategy) -> st.SearchStrategy:
     return st.integers(0, 4).flatmap(lambda n: json_values if n == 0 else valid)
 
 
-descriptors = st.fixed_dictionaries(
-    {
-        "width": maybe(st.integers(1, 8)),
-        "height": maybe(st.integers(1, 8)),
-        "channels": maybe(st.integers(1, 4)),
-        "dtype": maybe(st.sampled_from(["u8", "u16", "f32"])),
-        "order": maybe(st.just("top-down")),
-    },
-    optional={"extra": json_values},
-) | json_values
+descriptors = (
+    st.fixed_dictionaries(
+        {
+            "width": maybe(st.integers(1, 8)),
+            "height": maybe(st.integers(1, 8)),
+            "channels": maybe(st.integers(1, 4)),
+            "dtype": maybe(st.sampled_from(["u8", "u16", "f32"])),
+            "order": maybe(st.just("top-down")),
+        },
+        optional={"extra": json_values},
+    )
+    | json_values
+)
 
 headers = st.fixed_dictionaries(
     {
@@ -91,7 +94,16 @@ def test_any_signed_header_decodes_or_raises_a_protocol_error(header, data):
 @given(st.lists(descriptors, min_size=1, max_size=3), st.data())
 def test_any_signed_descriptor_decodes_or_raises_a_protocol_error(buffers, data):
     """A valid header around fuzzed descriptors, so every example reaches the descriptor checks."""
-    header = {"protocol": PROTOCOL_VERSION, "id": uuid.uuid4().hex, "type": "stylize", "session": "s", "time": time.time(), "parent_id": None, "params": {}, "buffers": buffers}
+    header = {
+        "protocol": PROTOCOL_VERSION,
+        "id": uuid.uuid4().hex,
+        "type": "stylize",
+        "session": "s",
+        "time": time.time(),
+        "parent_id": None,
+        "params": {},
+        "buffers": buffers,
+    }
     _check(signed(KEY, json.dumps(header).encode(), [_frame_for(d, data) for d in buffers]))
 
 
