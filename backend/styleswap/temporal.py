@@ -90,7 +90,9 @@ class TemporalState:
         previous = self._previous
         if previous is not None and previous.size != content.size:
             width, height = content.size
-            raise StyleSwapError(f"the frame is {width}x{height} but the sequence's frames are {previous.size[0]}x{previous.size[1]}: one sequence takes frames of one size")
+            raise StyleSwapError(
+                f"the frame is {width}x{height} but the sequence's frames are {previous.size[0]}x{previous.size[1]}: one sequence takes frames of one size"
+            )
         rgb = _working_rgb(content, working, device)
         if previous is None:
             return Frame(self, content.size, rgb, cell, None, None, "first frame", 0.0)
@@ -257,4 +259,3 @@ def _working_rgb(content: Picture, working: tuple[int, int], device: torch.devic
     if rgb.shape[-2:] != (height, width):
         rgb = F.interpolate(rgb, size=(height, width), mode="area" if height < rgb.shape[-2] else "bilinear")
     return rgb
-

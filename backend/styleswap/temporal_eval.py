@@ -31,7 +31,6 @@ from styleswap.bench import machine
 from styleswap.images import Picture, load_image
 from styleswap.metrics import swap_objective
 from styleswap.stylize import Engine, Options, fit_within
-from styleswap.swap import StylePatches
 from styleswap.temporal import TemporalState
 
 STATIC = 0.02  # |ΔC| below which a pixel counts as static
@@ -68,7 +67,9 @@ def load_frames(files: list[Path], size: int) -> list[Picture]:
     return pictures
 
 
-def run(engine: Engine, frames: list[Picture], style: Picture, options: Options, margin: float, blend: float, log: Callable[[str], None]) -> tuple[dict, tuple[list[np.ndarray], list[np.ndarray]]]:
+def run(
+    engine: Engine, frames: list[Picture], style: Picture, options: Options, margin: float, blend: float, log: Callable[[str], None]
+) -> tuple[dict, tuple[list[np.ndarray], list[np.ndarray]]]:
     """The measures of both modes (see the module's doc), and their results (per-frame, temporal)."""
     patches = engine.prepare_style(style, options)
     state = TemporalState(margin, blend)
@@ -181,4 +182,3 @@ def strip(frames: list[Picture], outputs: tuple[list[np.ndarray], list[np.ndarra
         for c, tile in enumerate(row):
             sheet.paste(tile, (c * (cell[0] + 2), r * (cell[1] + 2)))
     sheet.save(path)
-

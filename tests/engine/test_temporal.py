@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from int8_marks import needs_int8
 
+from int8_marks import needs_int8
 from styleswap import flow
 from styleswap.errors import StyleSwapError
 from styleswap.flow import Motion
