@@ -45,7 +45,7 @@ class FrameReport:
     """How a frame used the chain, for the host to show."""
 
     chain: int  # frames in the current chain, this one included (1: started afresh here)
-    restart: str | None  # why the chain started here ("first frame", "scene cut"), None when it went on
+    restart: str | None  # why the chain started here ("first frame", "scene cut", "working size changed"), None when it went on
     followed: float  # share of pixels whose motion from the previous frame was trusted
     kept: float  # share of patch positions that kept the patch inherited from the previous frame (all swaps)
 
@@ -96,6 +96,8 @@ class TemporalState:
         rgb = _working_rgb(content, working, device)
         if previous is None:
             return Frame(self, content.size, rgb, cell, None, None, "first frame", 0.0)
+        if previous.rgb.shape != rgb.shape:  # the options' size changed within the sequence
+            return Frame(self, content.size, rgb, cell, None, None, "working size changed", 0.0)
         if motion is None:
             motion = flow.estimate(previous.rgb[0].permute(1, 2, 0).cpu().numpy(), rgb[0].permute(1, 2, 0).cpu().numpy())
         else:
