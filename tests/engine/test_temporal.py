@@ -156,6 +156,8 @@ def test_bad_motion_and_sizes_are_refused_and_the_chain_goes_on(engines, scene, 
     given = Motion(np.full((SIDE, SIDE, 2), [SHIFT, 0], np.float32))
     result = eng.stylize(frames[1], patches, OPTIONS, temporal=state, motion=given)
     assert result.temporal.restart is None and result.temporal.chain == 2 and result.temporal.kept > 0.5
+    smaller = eng.stylize(frames[2], patches, Options(max_size=64, style_size=64), temporal=state)  # another working size
+    assert smaller.temporal.restart == "working size changed" and smaller.temporal.chain == 1
     for margin, blend in ((-0.1, 0.5), (0.02, 1.0)):
         with pytest.raises(StyleSwapError, match="temporal"):
             TemporalState(margin, blend)

@@ -74,7 +74,9 @@ def test_frames_of_different_sizes_are_refused_before_any_work(tmp_path, frames,
     Image.open(frames / "f_003.png").crop((0, 0, 64, 96)).save(frames / "f_003.png")
     run = styleswap("stylize", f"{frames}/*.png", tmp_path / "style.png", "-o", tmp_path / "out", "--temporal", *SMALL)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [f"styleswap: error: {frames / 'f_003.png'} is 64x96 but {frames / 'f_001.png'} is 96x96: a temporal sequence takes frames of one size"]
+    assert run.stderr.strip().splitlines() == [
+        f"styleswap: error: {frames / 'f_003.png'} is 64x96 but {frames / 'f_001.png'} is 96x96: a temporal sequence takes frames of one size"
+    ]
     assert not (tmp_path / "out").exists()
 
 
@@ -85,7 +87,19 @@ def test_bad_temporal_options_are_refused(tmp_path, frames, flag, value, message
 
 
 def test_eval_temporal_prints_the_table_and_writes_the_strip(tmp_path, frames, models):
-    run = styleswap("eval-temporal", f"{frames}/*.png", tmp_path / "style.png", "--size", "96", "--device", "cpu", "--strip", tmp_path / "strip.png", "--json", tmp_path / "report.json")
+    run = styleswap(
+        "eval-temporal",
+        f"{frames}/*.png",
+        tmp_path / "style.png",
+        "--size",
+        "96",
+        "--device",
+        "cpu",
+        "--strip",
+        tmp_path / "strip.png",
+        "--json",
+        tmp_path / "report.json",
+    )
     assert run.returncode == 0, run.stderr
     for row in ("static-region flicker", "whole-frame flicker", "warped error", "swap objective (per-frame target)", "seconds per frame", "machine:"):
         assert row in run.stdout

@@ -63,7 +63,9 @@ def resume(output: Path, contents: list[Path], key: str, state: TemporalState, e
     except (OSError, ValueError, KeyError) as exc:
         raise StyleSwapError(f"cannot read {path} to resume ({exc}): delete it to start the sequence over") from None
     if str(data.get("run")) != key:
-        raise StyleSwapError(f"{output} holds frames of a temporal run with another style or options: choose another output folder, or delete {path} to start over")
+        raise StyleSwapError(
+            f"{output} holds frames of a temporal run with another style or options: choose another output folder, or delete {path} to start over"
+        )
     names = [c.name for c in contents]
     last = str(data.get("frame"))
     if last not in names:
@@ -115,14 +117,20 @@ def stylize_sequence(
     state, done = resume(output, contents, key, state, engine)
     summaries: list[dict] = [{"content": str(c), "output": str(t), "kept": "finished in an earlier run"} for c, t in zip(contents[:done], targets[:done])]
     if done:
-        say(f"resuming after {contents[done - 1].name}: {done} frame{'s' if done > 1 else ''} finished earlier kept" if done < len(contents) else f"all {done} frames were finished earlier in {output}; delete {output / STATE_FILE} to redo them")
+        say(
+            f"resuming after {contents[done - 1].name}: {done} frame{'s' if done > 1 else ''} finished earlier kept"
+            if done < len(contents)
+            else f"all {done} frames were finished earlier in {output}; delete {output / STATE_FILE} to redo them"
+        )
     failed = 0
     previous = contents[done - 1] if done else None
     for content, target in zip(contents[done:], targets[done:]):
         if previous is not None:
             before, now = frame_number(previous), frame_number(content)
             if before is not None and now is not None and now != before + 1 and state.frames:
-                warn(f"{now - before - 1 if now > before else 'some'} frame(s) missing between {previous.name} and {content.name}: the temporal chain restarts at {content.name}")
+                warn(
+                    f"{now - before - 1 if now > before else 'some'} frame(s) missing between {previous.name} and {content.name}: the temporal chain restarts at {content.name}"
+                )
                 state.reset()
         previous = content
         try:

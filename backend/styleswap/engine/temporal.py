@@ -45,7 +45,7 @@ class FrameReport:
     """How a frame used the chain, for the host to show."""
 
     chain: int  # frames in the current chain, this one included (1: started afresh here)
-    restart: str | None  # why the chain started here ("first frame", "scene cut"), None when it went on
+    restart: str | None  # why the chain started here ("first frame", "scene cut", "working size changed"), None when it went on
     followed: float  # share of pixels whose motion from the previous frame was trusted
     kept: float  # share of patch positions that kept the patch inherited from the previous frame (all swaps)
 
@@ -90,10 +90,14 @@ class TemporalState:
         previous = self._previous
         if previous is not None and previous.size != content.size:
             width, height = content.size
-            raise StyleSwapError(f"the frame is {width}x{height} but the sequence's frames are {previous.size[0]}x{previous.size[1]}: one sequence takes frames of one size")
+            raise StyleSwapError(
+                f"the frame is {width}x{height} but the sequence's frames are {previous.size[0]}x{previous.size[1]}: one sequence takes frames of one size"
+            )
         rgb = _working_rgb(content, working, device)
         if previous is None:
             return Frame(self, content.size, rgb, cell, None, None, "first frame", 0.0)
+        if previous.rgb.shape != rgb.shape:  # the options' size changed within the sequence
+            return Frame(self, content.size, rgb, cell, None, None, "working size changed", 0.0)
         if motion is None:
             motion = flow.estimate(previous.rgb[0].permute(1, 2, 0).cpu().numpy(), rgb[0].permute(1, 2, 0).cpu().numpy())
         else:
@@ -257,4 +261,3 @@ def _working_rgb(content: Picture, working: tuple[int, int], device: torch.devic
     if rgb.shape[-2:] != (height, width):
         rgb = F.interpolate(rgb, size=(height, width), mode="area" if height < rgb.shape[-2] else "bilinear")
     return rgb
-
