@@ -1,0 +1,34 @@
+"""Joining a Ray cluster from the CLI or the daemon, with the way out when there is none."""
+
+from __future__ import annotations
+
+import logging
+
+from styleswap.engine.errors import StyleSwapError
+
+LOCAL = "local"  # start a one-machine cluster in this process, for trying it out
+AUTO = "auto"  # the cluster `ray start` left this machine's address for
+
+
+def connect(address: str) -> None:
+    """Join the cluster at ``address`` (``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT``) once per process."""
+    try:
+        import ray
+    except ImportError:
+        raise StyleSwapError("--ray needs Ray on this machine and every node: pip install 'styleswap[ray]'") from None
+    if ray.is_initialized():
+        return
+    try:
+        if address == LOCAL:
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        hint = "start one with `ray start --head` (docs/cluster.md), or use --ray local" if address == AUTO else "is its head running, and is ADDRESS its GCS address (HOST:6379)?"
+        raise StyleSwapError(f"cannot reach the Ray cluster at {address}: {exc}; {hint}") from None
+
+
+def disconnect() -> None:
+    import ray
+
+    ray.shutdown()
