@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
+    run.add_argument("--ray", metavar="ADDRESS", help="spread the images over a Ray cluster: auto (started with `ray start`), local, or HEAD:6379; outputs already written are skipped (docs/cluster.md)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -160,6 +161,10 @@ def _stylize(args: argparse.Namespace) -> int:
         raise StyleSwapError(f"{args.content} names a batch of images ({len(contents)} now): give an output folder, not the file {output}")
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
+    if args.ray:
+        from styleswap.cli.cluster import stylize_on_cluster
+
+        return stylize_on_cluster(args, options, contents, targets, _save)
     engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
