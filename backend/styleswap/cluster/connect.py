@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from styleswap.engine.errors import StyleSwapError
 
@@ -12,6 +13,8 @@ AUTO = "auto"  # the cluster `ray start` left this machine's address for
 
 def connect(address: str) -> None:
     """Join the cluster at ``address`` (``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT``) once per process."""
+    # Ray's crash reporter would take SIGTERM over and abort: the daemon's clean exit on SIGTERM must stay its own.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:

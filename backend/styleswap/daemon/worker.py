@@ -102,12 +102,20 @@ class Worker(threading.Thread):
     def run(self) -> None:
         self._load()
         self.ready.set()
-        if self._cluster is not None:  # as many frames out at once as the cluster's actors take (see pool.IN_FLIGHT)
-            from styleswap.cluster.pool import IN_FLIGHT
+        if self._cluster is None:
+            return self._serve()
+        from styleswap.cluster.connect import disconnect
+        from styleswap.cluster.pool import IN_FLIGHT
 
-            for i in range(1, len(self._cluster) * IN_FLIGHT):
-                threading.Thread(target=self._serve, name=f"styleswap-worker-{i}", daemon=True).start()
+        # as many frames out at once as the cluster's actors take; all end when the queue closes
+        helpers = [threading.Thread(target=self._serve, name=f"styleswap-worker-{i}", daemon=True) for i in range(1, len(self._cluster) * IN_FLIGHT)]
+        for helper in helpers:
+            helper.start()
         self._serve()
+        for helper in helpers:
+            helper.join()
+        self._cluster.close()
+        disconnect()  # now, from this thread, rather than from Ray's exit hook with the interpreter half gone
 
     def _serve(self) -> None:
         while (task := self._jobs.queue.get()) is not None:
