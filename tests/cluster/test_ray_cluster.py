@@ -4,6 +4,7 @@ loses a worker node mid-run; every frame must equal the single-machine CLI's, an
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -80,6 +81,23 @@ def assert_same_frames(folder: Path, sequence: Path) -> None:
         assert np.array_equal(np.asarray(Image.open(folder / name)), pixels), name
 
 
+def test_an_address_with_no_cluster_is_a_one_line_error_in_seconds(sequence, tmp_path):
+    run = styleswap("stylize", sequence / "frames" / "*.png", sequence / "style.png", "-o", tmp_path / "out", "--ray", "127.0.0.1:1", timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith("styleswap: error: cannot reach the Ray cluster at 127.0.0.1:1: Connection refused"), run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_temporal_segments_are_refused_until_built(sequence, tmp_path):
+    """--temporal comes from the temporal mode's own branch; with --ray it must stop before any work."""
+    from styleswap.cli.cluster import stylize_on_cluster
+    from styleswap.engine.errors import StyleSwapError
+
+    args = argparse.Namespace(temporal=True, daemon=False, ray="local", quiet=True, json=False)
+    with pytest.raises(StyleSwapError, match="^--temporal with --ray is not available yet$"):
+        stylize_on_cluster(args, Options(), [], [], lambda picture, target: None)
+    assert not ray.is_initialized()
+
+
 def test_the_cli_spreads_a_sequence_over_the_cluster(cluster, sequence, tmp_path):
     out = tmp_path / "out"
     run = styleswap("stylize", sequence / "frames" / "*.png", sequence / "style.png", "-o", out, "--ray", cluster.address, "--json", *OPTIONS)
@@ -95,7 +113,7 @@ def test_the_cli_spreads_a_sequence_over_the_cluster(cluster, sequence, tmp_path
 def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_path):
     """Ctrl-C after a few frames; the rerun stylises only the rest and leaves the finished ones untouched."""
     out = tmp_path / "out"
-    slow = [*OPTIONS, "--method", "optim", "--iters", "150"]  # slow enough frames that Ctrl-C lands mid-sequence
+    slow = [*OPTIONS, "--method", "optim", "--iters", "50"]  # slow enough frames that Ctrl-C lands mid-sequence
     command = [sys.executable, "-m", "styleswap", "stylize", str(sequence / "frames" / "*.png"), str(sequence / "style.png"), "-o", str(out), "--ray", cluster.address, "--quiet", *slow]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
