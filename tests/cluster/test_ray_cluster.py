@@ -61,7 +61,9 @@ def sequence(tmp_path_factory, astronaut, chelsea, models):
     root = tmp_path_factory.mktemp("sequence")
     (root / "frames").mkdir()
     for i in range(FRAMES):
-        Image.fromarray(astronaut[100 + 4 * i : 100 + 4 * i + SIDE * 3 : 3, 150 + 2 * i : 150 + 2 * i + SIDE * 3 : 3]).save(root / "frames" / f"frame_{i:03d}.png")
+        Image.fromarray(astronaut[100 + 4 * i : 100 + 4 * i + SIDE * 3 : 3, 150 + 2 * i : 150 + 2 * i + SIDE * 3 : 3]).save(
+            root / "frames" / f"frame_{i:03d}.png"
+        )
     Image.fromarray(chelsea[::3, ::3]).save(root / "style.png")
     run = styleswap("stylize", root / "frames" / "*.png", root / "style.png", "-o", root / "single", "--quiet", *OPTIONS)
     assert run.returncode == 0, run.stderr
@@ -114,7 +116,20 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
     """Ctrl-C after a few frames; the rerun stylises only the rest and leaves the finished ones untouched."""
     out = tmp_path / "out"
     slow = [*OPTIONS, "--method", "optim", "--iters", "50"]  # slow enough frames that Ctrl-C lands mid-sequence
-    command = [sys.executable, "-m", "styleswap", "stylize", str(sequence / "frames" / "*.png"), str(sequence / "style.png"), "-o", str(out), "--ray", cluster.address, "--quiet", *slow]
+    command = [
+        sys.executable,
+        "-m",
+        "styleswap",
+        "stylize",
+        str(sequence / "frames" / "*.png"),
+        str(sequence / "style.png"),
+        "-o",
+        str(out),
+        "--ray",
+        cluster.address,
+        "--quiet",
+        *slow,
+    ]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + DEADLINE
@@ -152,7 +167,9 @@ def test_the_daemon_runs_its_clients_work_on_the_cluster(cluster, sequence, tmp_
             got: dict[int, np.ndarray] = {}
             style = to_image(np.asarray(Image.open(sequence / "style.png")))
             options = {"method": "invnet", "max_size": SIDE, "style_size": 96}  # OPTIONS' (precision and device are the daemon's)
-            done = client.run_sequence(((i, to_image(np.asarray(Image.open(p)))) for i, p in enumerate(frames)), lambda n, image: got.setdefault(n, to_array(image)), style, options)
+            done = client.run_sequence(
+                ((i, to_image(np.asarray(Image.open(p)))) for i, p in enumerate(frames)), lambda n, image: got.setdefault(n, to_array(image)), style, options
+            )
             assert done.frames == FRAMES and sorted(got) == list(range(FRAMES))
             for i, path in enumerate(frames):
                 assert np.array_equal(got[i], expected[path.name]), path.name

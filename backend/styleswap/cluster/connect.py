@@ -31,7 +31,11 @@ def connect(address: str) -> None:
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as exc:
-        hint = "start one with `ray start --head` (docs/cluster.md), or use --ray local" if address == AUTO else "is its head running, and is ADDRESS its GCS address (HOST:6379)?"
+        hint = (
+            "start one with `ray start --head` (docs/cluster.md), or use --ray local"
+            if address == AUTO
+            else "is its head running, and is ADDRESS its GCS address (HOST:6379)?"
+        )
         raise StyleSwapError(f"cannot reach the Ray cluster at {address}: {exc}; {hint}") from None
 
 
@@ -43,7 +47,9 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=_REACH_TIMEOUT_S).close()
     except OSError as exc:
-        raise StyleSwapError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head running (`ray start --head`), and is this its GCS port (6379 unless --port)?") from None
+        raise StyleSwapError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; is its head running (`ray start --head`), and is this its GCS port (6379 unless --port)?"
+        ) from None
 
 
 def disconnect() -> None:

@@ -62,10 +62,14 @@ class ActorPool:
             host = node.get("NodeManagerAddress", "?")
             if gpus and device != "cpu":
                 for i in range(gpus):
-                    handle = remote.options(num_gpus=1, num_cpus=0, max_restarts=0, scheduling_strategy=place).remote(device, weights, precision, max(1, cpus // gpus))
+                    handle = remote.options(num_gpus=1, num_cpus=0, max_restarts=0, scheduling_strategy=place).remote(
+                        device, weights, precision, max(1, cpus // gpus)
+                    )
                     self._actors.append(_Actor(handle, f"{host} GPU {i}"))
             elif cpus:
-                handle = remote.options(num_cpus=cpus, max_restarts=0, scheduling_strategy=place).remote("cpu" if device == "auto" else device, weights, precision, cpus)
+                handle = remote.options(num_cpus=cpus, max_restarts=0, scheduling_strategy=place).remote(
+                    "cpu" if device == "auto" else device, weights, precision, cpus
+                )
                 self._actors.append(_Actor(handle, f"{host} ({cpus} CPU)"))
         if not self._actors:
             raise StyleSwapError("the Ray cluster has no live node with CPUs or GPUs to run on: start a worker with `ray start --address HEAD:6379`")
@@ -133,7 +137,9 @@ class ActorPool:
                         if isinstance(exc, RayActorError):
                             self._drop(actor, exc)
                         if tries + 1 >= MAX_TRIES:
-                            raise StyleSwapError(f"a frame was lost {MAX_TRIES} times with its Ray workers; the last failure: {self.last_error or exc}") from None
+                            raise StyleSwapError(
+                                f"a frame was lost {MAX_TRIES} times with its Ray workers; the last failure: {self.last_error or exc}"
+                            ) from None
                         waiting.appendleft((key, load, tries + 1))
                     else:
                         done(key, result)
