@@ -51,6 +51,12 @@ def _root_of(path: Path) -> Path:
 
 def test_the_engine_imports_nothing_above_it():
     for path in (BACKEND / "engine").glob("*.py"):
+        above = {m for m in imports(path) if re.match(r"styleswap\.(daemon|cli|tools|cluster)\b|styleswap_client\b|zmq\b|ray\b", m)}
+        assert not above, f"{path.name} imports {above}"
+
+
+def test_the_cluster_runner_sits_above_the_engine_only():
+    for path in (BACKEND / "cluster").glob("*.py"):
         above = {m for m in imports(path) if re.match(r"styleswap\.(daemon|cli|tools)\b|styleswap_client\b|zmq\b", m)}
         assert not above, f"{path.name} imports {above}"
 

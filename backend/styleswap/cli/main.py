@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--temporal", action="store_true", help="stylise the contents as the frames of one sequence, in name order, each following the motion from the one before (less flicker); a rerun into the same folder resumes after the last finished frame")
     run.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
     run.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
+    run.add_argument("--ray", metavar="ADDRESS", help="spread the images over a Ray cluster: auto (started with `ray start`), local, or HEAD:6379; outputs already written are skipped (docs/cluster.md)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(run=_stylize)
@@ -186,6 +187,10 @@ def _stylize(args: argparse.Namespace) -> int:
         raise StyleSwapError(f"{args.content} names a batch of images ({len(contents)} now): give an output folder, not the file {output}")
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
+    if args.ray:
+        from styleswap.cli.cluster import stylize_on_cluster
+
+        return stylize_on_cluster(args, options, contents, targets, _save)
     if args.temporal:
         if args.daemon:
             raise StyleSwapError("--temporal runs in this process for now, not on the daemon: leave out --daemon")

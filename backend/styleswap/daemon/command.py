@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     serve.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
+    serve.add_argument("--ray", metavar="ADDRESS", help="run the work on a Ray cluster: auto (started with `ray start`), local, or HEAD:6379 (docs/cluster.md)")
     serve.add_argument("--log-dir", type=Path, default=None, help="folder of the rotating log file")
     serve.add_argument("--max-pixels", type=int, default=limits.max_pixels, help="largest image, width*height")
     serve.add_argument("--max-queued-jobs", type=int, default=limits.max_queued_jobs, help="jobs waiting or running, all clients")
@@ -122,7 +123,7 @@ def _config(args: argparse.Namespace) -> DaemonConfig:
     for name, value in vars(limits).items():
         if not value > 0:
             raise StyleSwapError(f"--{name.replace('_', '-')} must be positive, not {value}")
-    config = DaemonConfig(port=args.port, device=args.device, precision=args.precision, weights=args.weights, threads=args.threads, limits=limits)
+    config = DaemonConfig(port=args.port, device=args.device, precision=args.precision, weights=args.weights, threads=args.threads, ray=args.ray, limits=limits)
     if args.transport is not None or args.port:
         config.transport = args.transport or "tcp"
     if config.transport == "ipc" and args.port:

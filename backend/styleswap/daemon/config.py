@@ -44,6 +44,7 @@ class DaemonConfig:
     precision: str = "auto"  # of encoding, matching and the inverse network: float16 on CUDA, int8 on x86 CPUs with VNNI, else float32
     weights: str | None = None
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    ray: str | None = None  # a Ray cluster's address: the work runs on its actors (styleswap.cluster), not here
     connection_file: Path = field(default_factory=default_connection_path)
     log_dir: Path = field(default_factory=default_log_dir)
     limits: Limits = field(default_factory=Limits)

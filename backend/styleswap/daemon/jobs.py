@@ -45,7 +45,7 @@ class Job:
     identity: bytes  # the connection events go to: the sender of the job's latest request
     request: Message  # that request; events answer it (parent_id, session)
     end: RequestError | None = None  # an end asked for from outside (cancel, shutdown, gone client)
-    running: bool = False
+    running: int = 0  # its frames now running: several at once when the work runs on a cluster
     closed: bool = False
     orphaned_since: float | None = None  # a sequence whose client vanished waits here to be resumed
     last_sent: float = field(default_factory=time.monotonic)
@@ -181,7 +181,7 @@ class Jobs:
             task.job.waiting -= 1
             if task.job.closed:
                 return False
-            task.job.running = True
+            task.job.running += 1
             task.deadline = time.monotonic() + self.limits.request_timeout
             return True
 
@@ -204,8 +204,10 @@ class Jobs:
     def finish(self, task: Task, image: Image, details: dict[str, Any]) -> None:
         job = task.job
         with self._lock:
-            job.running = False
+            job.running -= 1
             self.last_failure = None
+            if job.closed:  # another of its frames failed meanwhile and ended it
+                return
             if job.end is not None:
                 self._close(job, job.event(mt.ERROR, job.end.to_params()))
             elif task.frame is None:
@@ -220,7 +222,7 @@ class Jobs:
 
     def fail(self, task: Task, error: RequestError) -> None:
         with self._lock:
-            task.job.running = False
+            task.job.running -= 1
             if error.code == ENGINE_FAILED:
                 self.last_failure = error.message
             self._close(task.job, task.job.event(mt.ERROR, error.to_params()))

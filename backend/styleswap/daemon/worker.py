@@ -13,7 +13,7 @@ import math
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +28,9 @@ from .config import DaemonConfig
 from .errors import BAD_PARAMS, ENGINE_FAILED, RequestError
 from .jobs import Job, Jobs, Task
 from .style_cache import ByteLRU
+
+if TYPE_CHECKING:
+    from styleswap.cluster.pool import ActorPool
 
 log = logging.getLogger("styleswap.daemon")
 
@@ -98,6 +101,7 @@ class Worker(threading.Thread):
         self._jobs = jobs
         self._styles = styles
         self._engines: dict[str, Engine] = {}
+        self._cluster: ActorPool | None = None  # with --ray: the actors that run the work instead of an engine here
         self.ready = threading.Event()  # set once the models are loaded (or failed to load)
         self.device = config.device
         self.precision = config.precision
@@ -107,6 +111,22 @@ class Worker(threading.Thread):
     def run(self) -> None:
         self._load()
         self.ready.set()
+        if self._cluster is None:
+            return self._serve()
+        from styleswap.cluster.connect import disconnect
+        from styleswap.cluster.pool import IN_FLIGHT
+
+        # as many frames out at once as the cluster's actors take; all end when the queue closes
+        helpers = [threading.Thread(target=self._serve, name=f"styleswap-worker-{i}", daemon=True) for i in range(1, len(self._cluster) * IN_FLIGHT)]
+        for helper in helpers:
+            helper.start()
+        self._serve()
+        for helper in helpers:
+            helper.join()
+        self._cluster.close()
+        disconnect()  # now, from this thread, rather than from Ray's exit hook with the interpreter half gone
+
+    def _serve(self) -> None:
         while (task := self._jobs.queue.get()) is not None:
             self._run(task)
 
@@ -116,6 +136,8 @@ class Worker(threading.Thread):
         return {"cuda_allocated_bytes": torch.cuda.memory_allocated(self.device), "cuda_reserved_bytes": torch.cuda.memory_reserved(self.device)}
 
     def _load(self) -> None:
+        if self._config.ray:
+            return self._join_cluster(self._config.ray)
         try:
             if self._config.threads:
                 torch.set_num_threads(self._config.threads)
@@ -132,6 +154,23 @@ class Worker(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - reported to every client instead of killing the daemon
             self.load_error = str(exc) or type(exc).__name__
             log.exception("the engine could not start")
+
+    def _join_cluster(self, address: str) -> None:
+        try:
+            from styleswap.cluster.connect import connect
+
+            connect(address)
+            from styleswap.cluster.pool import ActorPool
+
+            self._cluster = ActorPool(self._config.device, self._config.weights, self._config.precision)
+            actors = self._cluster.describe()
+            self.device = f"ray:{address}"
+            self.precision = ",".join(sorted({a["precision"] for a in actors}))
+            self.models = tuple(sorted(f"engine on {a['device']} ({a['precision']}, {a['threads']} threads) of node {a['node'][:12]}" for a in actors))
+            log.info("%d Ray actors ready on %s: %s", len(actors), address, "; ".join(self.models))
+        except Exception as exc:  # noqa: BLE001 - reported to every client instead of killing the daemon
+            self.load_error = str(exc) or type(exc).__name__
+            log.exception("the Ray cluster at %s could not be used", address)
 
     def _engine(self, device: str) -> Engine:
         """The resident engine, or the CPU one an out-of-memory fallback asks for (made once)."""
@@ -158,7 +197,10 @@ class Worker(threading.Thread):
             if self.load_error:
                 raise RequestError(ENGINE_FAILED, f"the engine could not start: {self.load_error}")
             picture = image_to_picture(task.content)
-            result, warnings = stylize_with_fallback(lambda device, options: self._stylize(device, options, task, picture), self.device, task.job.options)
+            if self._cluster is not None:  # each actor's own device; a frame whose node dies is sent to another
+                result, warnings = self._stylize_on_cluster(self._cluster, task, picture), []
+            else:
+                result, warnings = stylize_with_fallback(lambda device, options: self._stylize(device, options, task, picture), self.device, task.job.options)
             image = picture_to_image(result.picture, task.content.dtype)
         except RequestError as exc:
             self._jobs.fail(task, exc)
@@ -180,6 +222,14 @@ class Worker(threading.Thread):
         if options.method != "optim":
             self._note_inverse(engine)
         return result
+
+    def _stylize_on_cluster(self, cluster: ActorPool, task: Task, picture: Picture) -> Result:
+        key = (task.job.style_id, "ray")
+        style = self._styles.get(key)
+        if style is None:  # the pixels, put in the object store once; each actor prepares and keeps the patches
+            style = cluster.put_style(Picture.from_array(task.job.style))
+            self._styles.put(key, style, style.nbytes)
+        return cluster.stylize(picture, style, task.job.options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
 
     def _style(self, engine: Engine, job: Job, options: Options) -> tuple[tuple, StylePatches]:
         key = (job.style_id, str(engine.device), options.style_key())
