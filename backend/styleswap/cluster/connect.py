@@ -27,7 +27,7 @@ def connect(address: str) -> None:
         return
     try:
         if address == LOCAL:
-            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")  # nothing else joins it
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as exc:
