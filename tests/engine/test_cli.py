@@ -107,3 +107,31 @@ def test_weights_verify(models):
     run = styleswap("weights", "verify")
     assert run.returncode == 0, run.stderr
     assert run.stdout.count(" OK") == 2
+
+
+# Runs the CLI with torch (and, where asked, numpy) made unimportable: any import of them fails the command.
+_WITHOUT = """import sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None
+from styleswap.cli import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def styleswap_without(modules: str, *args, env=None):
+    return subprocess.run([sys.executable, "-c", _WITHOUT, modules, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["stylize", "--help"], ["weights", "--help"], ["weights", "path"], ["install-blender-addon", "--help"], ["train-inverse", "--help"]])
+def test_commands_that_need_no_tensor_start_without_torch_or_numpy(models, args):
+    run = styleswap_without("torch,numpy", *args)
+    assert run.returncode == 0, run.stderr
+    assert "usage:" in run.stdout or "vgg19_normalised_relu3_1.safetensors" in run.stdout
+
+
+def test_stylize_through_the_daemon_imports_no_torch(files, daemon):
+    from daemon_helpers import daemon_env
+
+    run = styleswap_without("torch", "stylize", "--daemon", files / "content.png", files / "style.jpg", "-o", files / "out.png", "--method", "optim", "--iters", "2", "--max-size", "48", "--style-size", "32", env=daemon_env(daemon.root))
+    assert run.returncode == 0, run.stderr
+    assert Image.open(files / "out.png").size == (451, 300)

@@ -9,21 +9,23 @@ import json
 import os
 import sys
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from styleswap import __version__
 from styleswap.cli.flags import add_option_flags, option_values
-from styleswap.cli.remote import DaemonEngine
-from styleswap.engine import int8
-from styleswap.engine.devices import DEVICES, PRECISIONS, pick_device
-from styleswap.engine.encoder import load_encoder
+from styleswap.engine.choices import DEVICES, PRECISION_NAMES
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.images import SUFFIXES, Picture, load_image, save_image
-from styleswap.engine.stylize import MATCHES, METHODS, Engine, Options
-from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
-from styleswap.tools import bench, calibrate, evaluate
-from styleswap.tools.train import TrainConfig, Trainer
+from styleswap.tools.train_config import TrainConfig
+from styleswap_protocol.options import BY_NAME
+
+if TYPE_CHECKING:
+    from styleswap.engine.images import Picture
+
+# Only what the parser needs is imported here (the standard library and the options schema): torch, numpy and the
+# engine are imported by the commands that use them, so `--help`, `weights path` and `stylize --daemon` start at once.
+ENCODERS = BY_NAME["encoder"].values
+METHODS = BY_NAME["method"].values
+MATCHES = BY_NAME["match"].values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("style", help="style image")
     run.add_argument("-o", "--output", required=True, help="output file, or folder when several contents are given")
     add_option_flags(run)
-    run.add_argument("--device", choices=DEVICES, default="auto")
+    run.add_argument("--device", choices=DEVICES, default="auto", help="where the engine runs: auto prefers CUDA, then Apple MPS, then the CPU (default: auto)")
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
@@ -79,14 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--residual-blocks", type=int, default=TrainConfig.residual_blocks, metavar="N", help="residual blocks after the first conv; more than --resume weights have grows them")
     train.add_argument("--resume", help="checkpoint.pt to continue, or an inverse.safetensors to start from")
     train.add_argument("--device", choices=DEVICES, default="auto")
-    train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
+    train.add_argument("--encoder", choices=ENCODERS, default=BY_NAME["encoder"].default)
     train.set_defaults(run=_train)
 
     calibrate = commands.add_parser("calibrate-int8", help="measure the activation ranges of the int8 encoder and inverse network on photos and paintings")
     calibrate.add_argument("folders", nargs="+", help="folders of images, e.g. photos and paintings")
     calibrate.add_argument("--count", type=int, default=48, help="images taken from each folder (sorted by name)")
     calibrate.add_argument("--size", type=int, default=384, help="longest side the images are encoded at")
-    calibrate.add_argument("--out", type=Path, default=int8.bundled_scales(), help="JSON file to write (default: the one the package ships)")
+    calibrate.add_argument("--out", type=Path, help="JSON file to write (default: the one the package ships)")
     calibrate.set_defaults(run=_calibrate_int8)
 
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
@@ -117,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     weights = commands.add_parser("weights", help="download, check or locate encoder weights")
     weights.add_argument("action", choices=("fetch", "verify", "path"))
-    weights.add_argument("--encoder", choices=(*PROFILES, "all"), default="all")
+    weights.add_argument("--encoder", choices=(*ENCODERS, "all"), default="all")
     weights.set_defaults(run=_weights)
 
     gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
@@ -136,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _contents(pattern: str) -> tuple[list[Path], bool]:
     """The content files a CONTENT argument names, and whether it names a batch."""
+    from styleswap.engine.images import SUFFIXES
+
     path = Path(pattern)
     if path.is_file():  # a name such as "photo[1].png" is that file, not a pattern
         return [path], False
@@ -153,6 +157,9 @@ def _contents(pattern: str) -> tuple[list[Path], bool]:
 
 
 def _stylize(args: argparse.Namespace) -> int:
+    from styleswap.engine.images import load_image
+    from styleswap.engine.options import Options
+
     options = Options(**option_values(args))
     contents, batch = _contents(args.content)
     output = Path(args.output)
@@ -160,7 +167,11 @@ def _stylize(args: argparse.Namespace) -> int:
         raise StyleSwapError(f"{args.content} names a batch of images ({len(contents)} now): give an output folder, not the file {output}")
     targets = [output / f"{c.stem}.png" for c in contents] if batch else [output]
     _check_targets(contents, targets, Path(args.style), batch)
-    engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
+    if args.daemon:
+        from styleswap.cli.remote import DaemonEngine as Engine
+    else:
+        from styleswap.engine.stylize import Engine
+    engine = Engine(args.device, args.weights, args.precision)
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
@@ -212,6 +223,8 @@ def _check_targets(contents: list[Path], targets: list[Path], style: Path, batch
 
 
 def _save(picture: Picture, target: Path) -> None:
+    from styleswap.engine.images import save_image
+
     try:
         save_image(picture, target)
     except OSError as exc:
@@ -219,6 +232,8 @@ def _save(picture: Picture, target: Path) -> None:
 
 
 def _progress_bar(name: str, quiet: bool):
+    from tqdm import tqdm
+
     bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
     weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}  # (start, span) in percent: 0-5, 5-15, 15-100
 
@@ -233,6 +248,10 @@ def _progress_bar(name: str, quiet: bool):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from styleswap.engine.devices import pick_device
+    from styleswap.engine.encoder import load_encoder
+    from styleswap.tools.train import Trainer
+
     config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after hours of training
         raise StyleSwapError("train-inverse plots its losses with matplotlib: pip install 'styleswap[train]'")
@@ -245,18 +264,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrate_int8(args: argparse.Namespace) -> int:
+    from styleswap.engine import int8
+    from styleswap.tools import calibrate
+
     if args.count < 1 or args.size < 32:
         raise StyleSwapError("--count must be positive and --size at least 32")
-    print(calibrate.calibrate(args.folders, args.count, args.size, args.out))
+    print(calibrate.calibrate(args.folders, args.count, args.size, args.out or int8.bundled_scales()))
     return 0
 
 
 def _precision_flag(parser: argparse.ArgumentParser) -> None:
-    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 but for its RGB conv; the style's features stay float32), float32 elsewhere"
-    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
+    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 but for its RGB conv; the style's features stay float32), float32 elsewhere (default: auto)"
+    parser.add_argument("--precision", choices=("auto", *PRECISION_NAMES), default="auto", help=help)
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from styleswap.engine.images import load_image
+    from styleswap.tools import bench
+
     try:
         sizes = [int(size) for size in args.sizes.split(",")]
     except ValueError:
@@ -269,6 +294,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from styleswap.engine.stylize import Engine, Options
+    from styleswap.tools import evaluate
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
@@ -287,6 +315,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
+    from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
+
     names = list(PROFILES) if args.encoder == "all" else [args.encoder]
     for name in names:
         profile = get_profile(name)

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from styleswap.daemon.wire import image_to_picture, picture_to_image
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
-from styleswap.engine.stylize import Options, Result
-from styleswap.engine.stylize import Progress as ProgressCallback
+from styleswap.engine.options import Options, Result
+from styleswap.engine.options import Progress as ProgressCallback
 from styleswap_client import DaemonError, Progress, connect
 
 

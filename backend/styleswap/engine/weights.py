@@ -16,23 +16,24 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 import platformdirs
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from styleswap.engine.errors import WeightsError
 
+if TYPE_CHECKING:
+    import torch
+
+# torch, numpy and safetensors are imported where tensors are made: finding the weights (`styleswap weights path`,
+# the daemon's start-up checks) needs none of them.
+
 LAYER_KEYS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
 # RGB in [0,1] -> BGR*255 minus the caffe ImageNet mean, the input every VGG-19 profile here expects.
-PREPROCESS_WEIGHT = torch.tensor([[0.0, 0.0, 255.0], [0.0, 255.0, 0.0], [255.0, 0.0, 0.0]]).reshape(3, 3, 1, 1)
-PREPROCESS_BIAS = torch.tensor([-103.939, -116.779, -123.68])
+PREPROCESS_WEIGHT = ((0.0, 0.0, 255.0), (0.0, 255.0, 0.0), (255.0, 0.0, 0.0))
+PREPROCESS_BIAS = (-103.939, -116.779, -123.68)
 
-StateDict = dict[str, torch.Tensor]
+StateDict = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Profile:
 
 def _convert_wct_pth(files: list[Path]) -> StateDict:
     """WCT's ``vgg_normalised_conv3_1.pth``: an ``nn.Sequential`` state dict keyed by layer index."""
+    import torch
+
     raw = torch.load(files[0], map_location="cpu", weights_only=True)
     index = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12, "conv3_1": 16}
     return {f"{name}.{part}": raw[f"{i}.{part}"].float().contiguous() for name, i in index.items() for part in ("weight", "bias")}
@@ -76,7 +79,10 @@ def _convert_wct_pth(files: list[Path]) -> StateDict:
 
 def _convert_keras_npy(files: list[Path]) -> StateDict:
     """Keras VGG-19 kernels (3, 3, in, out) and biases, one ``.npy`` each, in LAYER_KEYS order."""
-    state: StateDict = {"preprocess.weight": PREPROCESS_WEIGHT.clone(), "preprocess.bias": PREPROCESS_BIAS.clone()}
+    import numpy as np
+    import torch
+
+    state: StateDict = {"preprocess.weight": torch.tensor(PREPROCESS_WEIGHT).reshape(3, 3, 1, 1), "preprocess.bias": torch.tensor(PREPROCESS_BIAS)}
     for name, kernel, bias in zip(LAYER_KEYS, files[0::2], files[1::2]):
         state[f"{name}.weight"] = torch.from_numpy(np.load(kernel)).permute(3, 2, 0, 1).float().contiguous()
         state[f"{name}.bias"] = torch.from_numpy(np.load(bias)).float().contiguous()
@@ -147,6 +153,9 @@ def tensor_digest(state: StateDict) -> str:
 
 def load_state(path: Path, profile: Profile) -> StateDict:
     """Read and verify a safetensors weight file; a damaged file gives a message saying how to replace it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     hint = f"delete it and run `styleswap weights fetch --encoder {profile.name}`, or point STYLESWAP_MODELS at a folder holding {profile.filename}"
     try:
         state = load_file(str(path))
@@ -201,12 +210,16 @@ def fetch(profile: Profile, progress: bool = True) -> Path:
         if tensor_digest(state) != profile.tensor_digest:
             raise WeightsError(f"converted {profile.name} weights do not match the expected checksum")
         partial = Path(tmp) / profile.filename
+        from safetensors.torch import save_file
+
         save_file(state, str(partial), metadata={"profile": profile.name, "about": profile.about})
         os.replace(partial, target)
     return target
 
 
 def _download(item: Download, url: str, dest: Path, progress: bool) -> Path:
+    from tqdm import tqdm
+
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
