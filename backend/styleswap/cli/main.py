@@ -117,9 +117,21 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(ev)
     ev.set_defaults(run=_eval)
 
-    weights = commands.add_parser("weights", help="download, check or locate encoder weights")
-    weights.add_argument("action", choices=("fetch", "verify", "path"))
-    weights.add_argument("--encoder", choices=(*ENCODERS, "all"), default="all")
+    weights = commands.add_parser(
+        "weights",
+        help="download, check or locate encoder weights",
+        description="The VGG-19 encoder weights are looked for in `stylize --weights` or STYLESWAP_ENCODER_WEIGHTS, then in\n"
+        "the folder STYLESWAP_MODELS, then in the user cache; `fetch` downloads what is missing into the cache.",
+        epilog="actions:\n"
+        "  fetch   download the public files (from STYLESWAP_WEIGHTS_MIRROR when set: a folder or a URL laid out as\n"
+        "          <owner>__<repo>/<path>), check their sha256 and convert them into the cache; with STYLESWAP_OFFLINE=1\n"
+        "          nothing goes to the network (a folder mirror is still read)\n"
+        "  verify  read the weight file each encoder uses and check its tensors' checksum\n"
+        "  path    print the file each encoder would use, or where `fetch` would put it when there is none yet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    weights.add_argument("action", choices=("fetch", "verify", "path"), help="fetch, verify or path (below)")
+    weights.add_argument("--encoder", choices=(*ENCODERS, "all"), default="all", help="which weights (default: all)")
     weights.set_defaults(run=_weights)
 
     gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
@@ -315,17 +327,20 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
+    from styleswap.engine.weights import PROFILES, get_profile, load_state, location, resolve
 
     names = list(PROFILES) if args.encoder == "all" else [args.encoder]
     for name in names:
         profile = get_profile(name)
-        path = resolve(profile, download=args.action == "fetch")
-        if args.action == "path":
+        if args.action == "path":  # a place to put the file is an answer too, for a user about to copy it there
+            path, found = location(profile)
             print(path)
-        else:
-            load_state(path, profile)
-            print(f"{name}: {path} OK")
+            if not found:
+                print(f"styleswap: {name}: no weights there yet; `styleswap weights fetch --encoder {name}` puts them there", file=sys.stderr)
+            continue
+        path = resolve(profile, download=args.action == "fetch")
+        load_state(path, profile)
+        print(f"{name}: {path} OK")
     return 0
 
 
