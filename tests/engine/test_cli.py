@@ -132,6 +132,26 @@ def test_commands_that_need_no_tensor_start_without_torch_or_numpy(models, args)
 def test_stylize_through_the_daemon_imports_no_torch(files, daemon):
     from daemon_helpers import daemon_env
 
-    run = styleswap_without("torch", "stylize", "--daemon", files / "content.png", files / "style.jpg", "-o", files / "out.png", "--method", "optim", "--iters", "2", "--max-size", "48", "--style-size", "32", env=daemon_env(daemon.root))
+    Image.open(files / "content.png").convert("L").save(files / "gray.png")
+    run = styleswap_without("torch", "stylize", "--daemon", files / "gray.png", files / "style.jpg", "-o", files / "out.png", "--method", "optim", "--iters", "2", "--max-size", "48", "--style-size", "32", env=daemon_env(daemon.root))
     assert run.returncode == 0, run.stderr
-    assert Image.open(files / "out.png").size == (451, 300)
+    written = Image.open(files / "out.png")
+    assert written.size == (451, 300) and written.mode == "L"  # gray stays gray through the daemon too
+
+
+def test_gray_in_gray_out_unless_colour_is_asked_for(files, models):
+    Image.open(files / "content.png").convert("L").save(files / "gray.png")
+    for extra, mode in ([], "L"), (["--preserve-color"], "L"), (["--color"], "RGB"):
+        run = styleswap("stylize", files / "gray.png", files / "style.jpg", "-o", files / "out.png", *SMALL, *extra)
+        assert run.returncode == 0, run.stderr
+        assert Image.open(files / "out.png").mode == mode, extra
+
+
+def test_the_run_says_when_it_works_below_the_image_size(files, models):
+    args = [s for s in SMALL if s != "--quiet"]
+    run = styleswap("stylize", files / "content.png", files / "style.jpg", "-o", files / "out.png", *args)
+    assert run.returncode == 0, run.stderr
+    notes = [line for line in run.stderr.splitlines() if "worked at" in line]
+    assert len(notes) == 1 and "worked at 64x43 and scaled up to 451x300; --max-size 451" in notes[0]
+    quiet = styleswap("stylize", files / "content.png", files / "style.jpg", "-o", files / "out.png", *SMALL)
+    assert quiet.returncode == 0 and "worked at" not in quiet.stderr

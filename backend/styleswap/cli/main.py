@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
+    run.add_argument("--color", action="store_true", help="write a grayscale content image's result in colour (default: grayscale in, grayscale out)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true", help="no progress bars, no notes on stderr")
     run.set_defaults(run=_stylize)
 
     train = commands.add_parser("train-inverse", help="train the inverse network on photos and paintings")
@@ -188,7 +189,9 @@ def _stylize(args: argparse.Namespace) -> int:
     summaries, failed = [], 0
     for content, target in zip(contents, targets):
         try:
-            result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet))
+            picture = load_image(content)
+            result = engine.stylize(picture, style, options, _progress_bar(content.name, args.quiet))
+            result.picture.gray = result.picture.gray and not args.color
             _save(result.picture, target)
         except StyleSwapError as exc:
             if not batch:
@@ -200,6 +203,9 @@ def _stylize(args: argparse.Namespace) -> int:
             continue
         summaries.append({"content": str(content), "style": args.style, "output": str(target), **result.summary()})
         if not args.json and not args.quiet:
+            if result.working_size[0] < picture.size[0]:  # the picture-quality cost of a large photo, said
+                width, height = picture.size
+                print(f"{content}: worked at {result.working_size[0]}x{result.working_size[1]} and scaled up to {width}x{height}; --max-size {max(width, height)} works at full size (slower, more memory)", file=sys.stderr)
             score = "" if result.objective is None else f"swap objective {result.objective:.4f} (content {result.content_objective:.4f}), "
             print(f"{target}: {score}{result.timings['total']:.1f} s on {result.device}", file=sys.stderr)
     if args.json:

@@ -65,7 +65,8 @@ class DaemonEngine:
             print(f"styleswap: warning: {warning}", file=sys.stderr)
         summary = dict(reply.summary)
         summary["working_size"] = tuple(summary["working_size"])
-        return Result(picture=image_to_picture(reply.image), **summary)
+        picture = dataclasses.replace(image_to_picture(reply.image), gray=content.gray)  # the daemon replies in colour
+        return Result(picture=picture, **summary)
 
     def _check_size(self, picture: Picture) -> None:
         """An image larger than the daemon takes, refused here with the way out rather than by the protocol."""

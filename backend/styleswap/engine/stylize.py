@@ -202,7 +202,7 @@ class Engine:
             features = swapped.content if swapped.content is not None else self.encode(swapped.image, options)
             content_objective = swap_objective(features, swapped.target)
         return Result(
-            picture=Picture(rgb, content.alpha, content.bit_depth),
+            picture=Picture(rgb, content.alpha, content.bit_depth, content.gray),
             objective=objective,
             content_objective=content_objective,
             working_size=(width, height),
