@@ -128,6 +128,16 @@ class Stop(Exception):
     pass
 
 
+def test_progress_events_move_in_proportion_to_the_work(client):
+    """At a size that tiles and bands, each tile and block of matched positions is an event (once a stage's end was)."""
+    events = []
+    options = {"max_size": 640, "style_size": 256, "match": "exact", "memory_budget": 16 * 2**20}
+    client.stylize(to_image(picture(900, 600, 3)), to_image(picture(256, 170, 3, seed=1)), options, progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(set(fractions)) >= 20 and max(np.diff(fractions)) <= 0.15  # one of 6 tiles of a stage at most (once 0.85)
+
+
 def test_a_raising_progress_callback_cancels_the_job_within_a_chunk(client):
     seen = []
 

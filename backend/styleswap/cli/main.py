@@ -253,12 +253,9 @@ def _progress_bar(name: str, quiet: bool):
     from tqdm import tqdm
 
     bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-    weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}  # (start, span) in percent: 0-5, 5-15, 15-100
 
-    def report(stage: str, fraction: float) -> None:
-        start, span = weights[stage]
-        bar.n = start + span * fraction
-        bar.refresh()
+    def report(stage: str, fraction: float, done: float) -> None:  # done: of the whole image, in proportion to the work
+        bar.update(100 * done - bar.n)  # redrawn at most every 0.1 s (tqdm's mininterval), however fine the chunks
         if bar.n >= 100:
             bar.close()
 

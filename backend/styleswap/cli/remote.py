@@ -45,7 +45,7 @@ class DaemonEngine:
     def stylize(self, content: Picture, style: str, options: Options, progress: ProgressCallback | None = None) -> Result:
         def relay(event: Progress) -> None:
             if progress is not None:
-                progress(event.stage, event.stage_fraction)
+                progress(event.stage, event.stage_fraction, event.fraction)
 
         self._check_size(content)
         waiting = False

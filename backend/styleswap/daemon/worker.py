@@ -163,7 +163,7 @@ class Worker(threading.Thread):
     def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
         engine = self._engine(device)
         key, patches = self._style(engine, task.job, options)
-        result = engine.stylize(picture, patches, options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        result = engine.stylize(picture, patches, options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done))
         self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
         self._note_encoder(engine, options)
         if options.method != "optim":
