@@ -153,5 +153,25 @@ def test_the_run_says_when_it_works_below_the_image_size(files, models):
     assert run.returncode == 0, run.stderr
     notes = [line for line in run.stderr.splitlines() if "worked at" in line]
     assert len(notes) == 1 and "worked at 64x43 and scaled up to 451x300; --max-size 451" in notes[0]
-    quiet = styleswap("stylize", files / "content.png", files / "style.jpg", "-o", files / "out.png", *SMALL)
+    quiet = styleswap("stylize", files / "content.png", files / "style.jpg", "-o", files / "made" / "here" / "out.png", *SMALL)
     assert quiet.returncode == 0 and "worked at" not in quiet.stderr
+    assert (files / "made" / "here" / "out.png").is_file()  # -o into folders that do not exist makes them (README)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_options_table_has_every_stylize_flag():
+    from styleswap.cli.main import _parser
+
+    commands = next(a for a in _parser()._actions if a.choices and "stylize" in a.choices).choices
+    flags = {s for a in commands["stylize"]._actions for s in a.option_strings if s.startswith("--")} - {"--help", "--output"}
+    table = [line for line in README.read_text().splitlines() if line.startswith("| `--")]
+    missing = sorted(f for f in flags if not any(f"`{f}`" in row or f"`{f} " in row for row in table))
+    assert not missing, f"README's options table lacks {missing}"
+
+
+def test_blender_versions_agree_between_help_and_readme():
+    run = styleswap_without("torch,numpy", "install-blender-addon", "--help")
+    assert "tested with Blender 4.5 LTS and 5.0, installs in any Blender 4.2+" in " ".join(run.stdout.split())
+    assert "Tested with Blender 4.5 LTS and 5.0; it installs in any Blender 4.2+" in " ".join(README.read_text().split())

@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
     gimp.set_defaults(run=_install_gimp_plugin)
 
-    blender = commands.add_parser("install-blender-addon", help="build the Blender add-on zip (Style Swap compositor node) to install in Blender 4.2+")
+    about = "build the Blender add-on zip (Style Swap compositor node); tested with Blender 4.5 LTS and 5.0, installs in any Blender 4.2+"
+    blender = commands.add_parser("install-blender-addon", help=about, description=about[0].upper() + about[1:] + ".")
     blender.add_argument("-o", "--output", type=Path, help="zip to write (default: ./styleswap_blender-VERSION.zip)")
     blender.add_argument("--wheels", type=Path, help="folder of pyzmq wheels to bundle, filled with pip when one is missing (default: the user cache)")
     blender.add_argument("--platform", action="append", dest="platforms", help="Blender platform to support (repeatable; default: all of linux-x64, macos-arm64, macos-x64, windows-x64)")
