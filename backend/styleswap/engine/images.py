@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import png
-import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from styleswap.engine.errors import ImageError
@@ -88,7 +87,7 @@ def load_image(path: str | os.PathLike) -> Picture:
             return Picture.from_array(_pil_to_array(image))
     except ImageError as exc:
         raise ImageError(f"{path}: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, png.Error, tifffile.TiffFileError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, png.Error) as exc:
         raise ImageError(f"{path}: not a readable image ({exc})") from None
 
 
@@ -113,6 +112,8 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
                 writer = png.Writer(width, height, greyscale=channels <= 2, alpha=channels in (2, 4), bitdepth=16)
                 writer.write(out, pixels.reshape(height, width * channels))
             elif pixels.dtype == np.uint16:
+                import tifffile  # only here and in _read_tiff16: its import takes longer than the rest of this module's
+
                 photometric = "minisblack" if channels <= 2 else "rgb"
                 encoded = io.BytesIO()  # tifffile wants a named file or a buffer, not our descriptor
                 tifffile.imwrite(encoded, pixels, photometric=photometric, extrasamples=["unassalpha"] if channels in (2, 4) else None)
@@ -164,11 +165,16 @@ def _is_16bit_colour_tiff(image: Image.Image) -> bool:
 
 
 def _read_tiff16(path: Path) -> np.ndarray:
-    with tifffile.TiffFile(path) as tiff:
-        page = tiff.pages[0]
-        pixels = page.asarray()
-        if page.axes.startswith("S"):  # planar: one plane per sample
-            pixels = np.moveaxis(pixels, 0, -1)
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            pixels = page.asarray()
+    except tifffile.TiffFileError as exc:
+        raise ImageError(f"not a readable image ({exc})") from None
+    if page.axes.startswith("S"):  # planar: one plane per sample
+        pixels = np.moveaxis(pixels, 0, -1)
     if pixels.ndim != 3 or pixels.dtype != np.uint16:
         raise ImageError(f"unsupported TIFF layout {page.axes} of {pixels.dtype}")
     return pixels[:, :, :4]
