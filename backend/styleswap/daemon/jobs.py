@@ -31,6 +31,11 @@ STYLIZE = "stylize"
 SEQUENCE = "sequence"
 
 Send = Callable[[bytes, Message], None]
+# The engine reports every chunk of work (thousands for a long optimisation); an event goes out when a new stage
+# starts, the image has moved on by PROGRESS_STEP, the image is done, or PROGRESS_INTERVAL seconds have passed (so a
+# slow chunk still keeps the client's wait alive).
+PROGRESS_STEP = 0.005
+PROGRESS_INTERVAL = 0.5
 
 
 @dataclass(eq=False)
@@ -65,6 +70,7 @@ class Task:
     content: Image
     frame: int | None = None
     deadline: float = float("inf")
+    reported: tuple[str, float, float] = ("", -1.0, 0.0)  # the last progress event sent: stage, fraction of the image, when
 
 
 class Jobs:
@@ -191,6 +197,11 @@ class Jobs:
         if time.monotonic() > task.deadline:
             raise RequestError(TIMEOUT, f"the image took longer than the daemon's limit of {self.limits.request_timeout:g} s")
         fraction, done = min(max(fraction, 0.0), 1.0), min(max(done, 0.0), 1.0)
+        now = time.monotonic()
+        stage_before, done_before, sent = task.reported
+        if stage == stage_before and done < 1.0 and done - done_before < PROGRESS_STEP and now - sent < PROGRESS_INTERVAL:
+            return
+        task.reported = (stage, done, now)
         params: dict[str, Any] = {"stage": stage, "stage_fraction": fraction, "fraction": done}
         if task.frame is not None:  # the job's total is open-ended: the client knows how many frames it has
             params.update(frame=task.frame, frames_done=job.produced, frames_submitted=len(job.seen))
