@@ -129,6 +129,12 @@ def test_commands_that_need_no_tensor_start_without_torch_or_numpy(models, args)
     assert "usage:" in run.stdout or "vgg19_normalised_relu3_1.safetensors" in run.stdout
 
 
+def test_installing_the_gimp_plugin_needs_no_torch_or_numpy(tmp_path):
+    run = styleswap_without("torch,numpy", "install-gimp-plugin", "--profile", tmp_path / "profile")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "profile" / "plug-ins" / "styleswap_gimp").is_dir()
+
+
 def test_stylize_through_the_daemon_imports_no_torch(files, daemon):
     from daemon_helpers import daemon_env
 
