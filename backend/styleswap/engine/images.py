@@ -22,7 +22,10 @@ from styleswap.engine.errors import ImageError
 
 MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it is decoded
 Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning
-SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+# Pillow's format of each suffix we write, named here: Image.registered_extensions() imports every Pillow plug-in
+# (PDF, EPS, ...) to answer, a tenth of a second of a --daemon run
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP"}
+SUFFIXES = set(_FORMATS)
 SIXTEEN_BIT_SUFFIXES = {".png", ".tif", ".tiff"}  # the formats written at 16 bits when the input had them
 _GRAY_SUFFIXES = SUFFIXES - {".webp"}  # WebP has no grayscale mode: a gray picture is written as equal RGB there
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's convert("L")
@@ -119,7 +122,7 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
                 tifffile.imwrite(encoded, pixels, photometric=photometric, extrasamples=["unassalpha"] if channels in (2, 4) else None)
                 out.write(encoded.getbuffer())
             else:
-                Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(out, format=Image.registered_extensions()[suffix], **_save_options(suffix))
+                Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(out, format=_FORMATS[suffix], **_save_options(suffix))
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
