@@ -181,3 +181,12 @@ def test_blender_versions_agree_between_help_and_readme():
     run = styleswap_without("torch,numpy", "install-blender-addon", "--help")
     assert "tested with Blender 4.5 LTS and 5.0, installs in any Blender 4.2+" in " ".join(run.stdout.split())
     assert "Tested with Blender 4.5 LTS and 5.0; it installs in any Blender 4.2+" in " ".join(README.read_text().split())
+
+
+def test_help_states_defaults_and_the_weights_actions():
+    stylize = " ".join(styleswap_without("torch,numpy", "stylize", "--help").stdout.split())
+    for text in ("(default: invnet)", "(default: 1024)", "(default: 512)", "--device {auto,cpu,cuda,mps} where the engine runs", "(default: auto)", "VGG-19 weight profile"):
+        assert text in stylize, text
+    weights = " ".join(styleswap_without("torch,numpy", "weights", "--help").stdout.split())
+    for text in ("fetch download the public files", "verify read the weight file", "path print the file each encoder would use, or where `fetch` would put it"):
+        assert text in weights, text
