@@ -1,6 +1,7 @@
 """Requests to a real daemon subprocess over 127.0.0.1, answered by the real engine."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -134,6 +135,29 @@ def test_a_crash_inside_a_job_is_that_clients_error_and_the_daemon_goes_on(clien
 
 class Stop(Exception):
     pass
+
+
+def test_progress_events_move_in_proportion_to_the_work(client):
+    """At a size that tiles and bands, each tile and block of matched positions is an event (once a stage's end was)."""
+    events = []
+    options = {"max_size": 640, "style_size": 256, "match": "exact", "memory_budget": 16 * 2**20}
+    client.stylize(to_image(picture(900, 600, 3)), to_image(picture(256, 170, 3, seed=1)), options, progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(set(fractions)) >= 20 and max(np.diff(fractions)) <= 0.15  # one of 6 tiles of a stage at most (once 0.85)
+
+
+def test_progress_events_are_few_however_many_the_steps(client):
+    """2000 optimisation steps report 2000 times to the daemon, which sends an event per 0.5 % of the image (or per
+    0.5 s of a slow stretch, so the count allowed grows with the time taken, never failing a slow machine)."""
+    events = []
+    started = time.monotonic()
+    client.stylize(to_image(picture(32, 32, 3)), to_image(picture(32, 32, 3, seed=1)), {**TINY, "iters": 2000}, progress=events.append)
+    elapsed = time.monotonic() - started
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(events) <= 1 / 0.005 + 3 + elapsed / 0.5 + 1, (len(events), elapsed)
+    assert len(events) < 2000
 
 
 def test_a_raising_progress_callback_cancels_the_job_within_a_chunk(client):

@@ -6,6 +6,7 @@ import zlib
 import numpy as np
 import png
 import pytest
+import tifffile
 from PIL import Image
 
 from styleswap.engine.errors import ImageError
@@ -148,3 +149,48 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_f
     finally:
         alive.kill()
         alive.wait()
+
+
+def _gray16(chelsea):
+    return (np.asarray(Image.fromarray(chelsea).convert("L")).astype(np.uint16) * 257 + np.uint16(3))  # low bits an 8-bit path loses
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_gray_stays_16bit_gray(chelsea, tmp_path, suffix):
+    pixels = _gray16(chelsea)
+    Image.fromarray(pixels).save(tmp_path / f"in{suffix}")
+    picture = load_image(tmp_path / f"in{suffix}")
+    assert picture.gray and picture.bit_depth == 16
+    save_image(picture, tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as written:
+        assert written.mode in ("I;16", "I;16B", "I")  # one 16-bit channel
+        assert np.array_equal(np.asarray(written).astype(np.uint16), pixels)
+
+
+def test_gray_is_written_gray_and_in_colour_when_asked(chelsea, tmp_path):
+    gray = np.asarray(Image.fromarray(chelsea).convert("L"))
+    alpha = np.linspace(0, 255, gray.shape[1], dtype=np.uint8)[None, :].repeat(gray.shape[0], 0)
+    picture = Picture.from_array(np.dstack([gray, alpha]))
+    picture.rgb = picture.rgb * np.array([1.0, 0.5, 0.25], dtype=np.float32)  # what a style adds: colour
+    for suffix in (".png", ".tif"):
+        save_image(picture, tmp_path / f"gray{suffix}")
+        with Image.open(tmp_path / f"gray{suffix}") as written:
+            assert written.mode == "LA" and np.array_equal(np.asarray(written)[:, :, 1], alpha)
+            luma = np.asarray(written)[:, :, 0].astype(int)
+        expected = np.rint(np.clip(picture.rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32), 0, 1) * 255)
+        assert np.abs(luma - expected).max() <= 1
+    picture.gray = False
+    save_image(picture, tmp_path / "colour.png")
+    assert Image.open(tmp_path / "colour.png").mode == "RGBA"
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_colour_tiff_stays_16bit(chelsea, tmp_path, channels):
+    pixels = _rgba(chelsea, 16)[:, :, :channels] + np.uint16(3)
+    tifffile.imwrite(tmp_path / "in.tif", pixels, photometric="rgb", extrasamples=["unassalpha"] if channels == 4 else None)
+    picture = load_image(tmp_path / "in.tif")
+    assert picture.bit_depth == 16 and not picture.gray and picture.size == (451, 300)
+    save_image(picture, tmp_path / "out.tif")
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), pixels)
+    with Image.open(tmp_path / "out.tif") as written:  # and other programs read what we wrote
+        assert written.size == (451, 300) and written.mode == ("RGBA" if channels == 4 else "RGB")

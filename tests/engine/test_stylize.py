@@ -89,7 +89,7 @@ def test_cancel_from_progress_callback(engine, content, style):
 
     seen = []
 
-    def progress(stage, fraction):
+    def progress(stage, fraction, done):
         seen.append(stage)
         if stage == "reconstruct" and fraction > 0.1:
             raise Stop
@@ -154,3 +154,21 @@ def test_int8_content_is_blended_and_scored_in_float32(chelsea, astronaut):
     assert int8.stylize(content, style, options).content_objective == 0.0
     half = Options(max_size=96, style_size=96, strength=0.5, score=True)
     assert np.abs(int8.stylize(content, style, half).picture.rgb - full.stylize(content, style, half).picture.rgb).mean() < 0.01
+
+
+MAX_JUMP = 0.15  # of the whole image between two reports here: one of 6 tiles of a stage of at most 3/4 of the work (once 0.85)
+
+
+@pytest.mark.parametrize("match", ["exact", "fast"])
+def test_progress_moves_in_proportion_to_the_work(engine, chelsea, style, match):
+    content = Picture.from_array(np.tile(chelsea, (2, 2, 1)))  # 902x600, worked at 640x426: 6 tiles of 256 px
+    options = Options(max_size=640, style_size=256, match=match, memory_budget=16 * 2**20)
+    events = []
+    engine.stylize(content, style, options, lambda stage, fraction, done: events.append((stage, fraction, done)))
+    done = [d for _, _, d in events]
+    assert done == sorted(done) and done[0] == 0.0 and done[-1] == 1.0
+    assert [stage for stage, _, _ in events] == sorted((stage for stage, _, _ in events), key=["encode", "swap", "reconstruct"].index)
+    for stage in ("encode", "swap", "reconstruct"):  # every stage reports its chunks, not only its end
+        assert len({f for s, f, _ in events if s == stage and 0 < f < 1}) >= 4, stage
+    jumps = np.diff(done)
+    assert jumps.max() <= MAX_JUMP, f"a jump of {jumps.max():.2f} in {[round(d, 3) for d in done]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -19,6 +20,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder; a file named in ``cut`` announces its full length but the connection drops halfway."""
 
     cut: set[str] = set()
+    requests: list[str] = []
+
+    def do_GET(self):
+        self.requests.append(self.path)
+        super().do_GET()
 
     def copyfile(self, source, outputfile):
         if Path(self.translate_path(self.path)).name in self.cut:
@@ -37,12 +43,13 @@ def mirror(models, tmp_path, monkeypatch):
     """A writable copy of the public originals, served over HTTP on 127.0.0.1."""
     root = tmp_path / "mirror"
     shutil.copytree(models / "originals", root)
-    handler = type("Handler", (_Handler,), {"cut": set()})
+    handler = type("Handler", (_Handler,), {"cut": set(), "requests": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("STYLESWAP_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
     monkeypatch.delenv("STYLESWAP_MODELS")
+    monkeypatch.delenv("STYLESWAP_OFFLINE")  # these tests download, from 127.0.0.1 only
     yield root, handler
     server.shutdown()
     server.server_close()
@@ -83,8 +90,7 @@ def test_tampered_download_is_refused(mirror):
     assert not (cache_dir() / "vgg19_imagenet_relu3_1.safetensors").exists()
 
 
-def test_resolve_downloads_once_when_allowed(mirror, monkeypatch):
-    monkeypatch.delenv("STYLESWAP_OFFLINE")
+def test_resolve_downloads_once_when_allowed(mirror):
     root, _ = mirror
     profile = get_profile("vgg19-normalised")
     first = resolve(profile)
@@ -92,9 +98,59 @@ def test_resolve_downloads_once_when_allowed(mirror, monkeypatch):
     assert resolve(profile) == first
 
 
-def test_offline_without_weights_says_how_to_get_them(mirror):
-    with pytest.raises(WeightsError, match="styleswap weights fetch"):
+def test_offline_without_weights_says_how_to_get_them(mirror, monkeypatch):
+    monkeypatch.setenv("STYLESWAP_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="STYLESWAP_MODELS.*styleswap weights fetch.*STYLESWAP_WEIGHTS_MIRROR"):
         resolve(get_profile("vgg19-normalised"))
+
+
+def test_offline_fetch_touches_no_network(mirror, monkeypatch, capsys):
+    _, handler = mirror
+    monkeypatch.setenv("STYLESWAP_OFFLINE", "1")
+    assert main(["weights", "fetch", "--encoder", "vgg19"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "STYLESWAP_OFFLINE is set" in error and "STYLESWAP_MODELS" in error
+    assert handler.requests == []  # the mirror on 127.0.0.1 was never asked
+    assert not (cache_dir() / "vgg19_imagenet_relu3_1.safetensors").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["refused", "missing file"])
+def test_every_download_failure_says_what_to_do_next(mirror, monkeypatch, where):
+    root, _ = mirror
+    if where == "refused":  # what an offline machine or a dead host gives
+        monkeypatch.setenv("STYLESWAP_WEIGHTS_MIRROR", f"http://127.0.0.1:{_closed_port()}/")
+    else:
+        _public_file(root, "vgg19-normalised").unlink()  # HTTP 404
+    with pytest.raises(WeightsError, match="could not download .*STYLESWAP_MODELS.*styleswap weights fetch --encoder vgg19-normalised.*STYLESWAP_WEIGHTS_MIRROR") as caught:
+        fetch(get_profile("vgg19-normalised"), progress=False)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("form", ["folder", "file URL"])
+def test_a_folder_mirror_works_offline_too(models, monkeypatch, form):
+    originals = models / "originals"
+    monkeypatch.setenv("STYLESWAP_WEIGHTS_MIRROR", str(originals) if form == "folder" else originals.as_uri())
+    monkeypatch.delenv("STYLESWAP_MODELS")  # STYLESWAP_OFFLINE stays set: a folder is not the network
+    profile = get_profile("vgg19-normalised")
+    path = resolve(profile)
+    assert path == cache_dir() / profile.filename
+    load_state(path, profile)
+
+
+@pytest.mark.parametrize("value", ["/no/such/folder", "ftp://example.org/mirror", "htp:/typo", "http://"])
+def test_a_bad_mirror_is_a_one_line_error(models, monkeypatch, capsys, value):
+    monkeypatch.setenv("STYLESWAP_WEIGHTS_MIRROR", value)
+    monkeypatch.delenv("STYLESWAP_MODELS")
+    monkeypatch.delenv("STYLESWAP_OFFLINE")
+    assert main(["weights", "fetch", "--encoder", "vgg19-normalised"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.splitlines() == [f"styleswap: error: STYLESWAP_WEIGHTS_MIRROR={value!r} is neither an existing folder nor an http://, https:// or file:// URL of one"]
 
 
 def test_resolution_order(models, tmp_path, monkeypatch):
@@ -130,4 +186,8 @@ def test_weights_cli_fetch_and_verify(mirror, capsys):
     assert main(["weights", "fetch", "--encoder", "vgg19"]) == 0
     assert main(["weights", "verify", "--encoder", "vgg19"]) == 0
     assert "vgg19: " in capsys.readouterr().out
-    assert main(["weights", "path", "--encoder", "vgg19-normalised"]) == 2  # offline and absent: an error, not a traceback
+    capsys.readouterr()
+    assert main(["weights", "path", "--encoder", "vgg19-normalised"]) == 0  # absent: where it would go
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(cache_dir() / "vgg19_normalised_relu3_1.safetensors")
+    assert "styleswap weights fetch --encoder vgg19-normalised" in printed.err

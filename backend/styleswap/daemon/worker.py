@@ -216,7 +216,7 @@ class Worker(threading.Thread):
         engine = self._engine(device)
         key, patches = self._style(engine, task.job, options)
         mask = None if task.mask is None else image_to_mask(task.mask)
-        result = engine.stylize(picture, patches, options, lambda stage, fraction: self._jobs.progress(task, stage, fraction), mask)
+        result = engine.stylize(picture, patches, options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done), mask)
         self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
         self._note_encoder(engine, options)
         if options.method != "optim":

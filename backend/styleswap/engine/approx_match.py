@@ -15,6 +15,8 @@ over every score. Otherwise the scores are computed in the activations' dtype.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
@@ -56,10 +58,16 @@ def int8_codes(style: StylePatches) -> tuple[Int8Rows, Int8Rows]:
 
 
 def match_approx(
-    content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, probes: int = PROBES, int8: bool = False
+    content: torch.Tensor,
+    style: StylePatches,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    probes: int = PROBES,
+    int8: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """Like ``swap.match``, scoring each content patch only against the members of its ``probes`` closest clusters;
-    with ``int8``, by int8 GEMMs (CPU only)."""
+    with ``int8``, by int8 GEMMs (CPU only). ``progress`` gets the share of the (position, probe) pairs scored after
+    each cluster (a band often holds the whole image)."""
     index = clusters(style)
     bounds, count = index.bounds, index.centroids.shape[0]
     probes = min(probes, count)
@@ -95,6 +103,8 @@ def match_approx(
                 torch.max(scores, 1, out=(score[p0 : p0 + size], row[p0 : p0 + size]))
                 row[p0 : p0 + size] += bounds[cluster]
                 p0 += size
+                if progress:
+                    progress((start + p0 / probes) / (rows * cols))
         if int8:  # each cluster's integer scores in its members' scale
             score = score * int8_members.scales[row]
         by_position = torch.empty_like(score).index_copy_(0, pairs, score).view(positions, probes)

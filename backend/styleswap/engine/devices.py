@@ -6,12 +6,12 @@ import time
 
 import torch
 
+from styleswap.engine.choices import DEVICES, PRECISION_NAMES
 from styleswap.engine.errors import StyleSwapError
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 # precision -> dtype of activations, prepared styles and the inverse network; int8 keeps those float32 and encodes
 # the content in int8 only to choose patches
-PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": torch.float32}
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16, torch.float32)))
 MB = 2**20
 # (share of the free memory, floor, ceiling): beyond 512 MB a CPU gains nothing from bigger bands and tiles, a GPU
 # gains fewer launches up to a few GB; the floor keeps chunks big enough to run at full speed

@@ -1,11 +1,14 @@
 """Reading and writing the user's images without losing anything: alpha, 16-bit depth, EXIF orientation.
 
 Colour is handed to the engine as float RGB in [0,1]; alpha stays as the file's own integers so it can be
-written back bit for bit. 16-bit PNGs go through pypng because Pillow reads RGB(A) at 16 bits as 8.
+written back bit for bit. 16-bit PNGs go through pypng and 16-bit colour TIFFs through tifffile because Pillow reads
+RGB(A) at 16 bits as 8. A grayscale file is remembered as such and written back as grayscale (the style's colours
+fold into its luma) unless the caller asks for colour.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -20,7 +23,13 @@ from styleswap.engine.errors import ImageError
 
 MAX_PIXELS = 1 << 28  # 16384 x 16384: beyond this an image is refused before it is decoded
 Image.MAX_IMAGE_PIXELS = None  # our own limit above applies instead of Pillow's bomb warning
-SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+# Pillow's format of each suffix we write, named here: Image.registered_extensions() imports every Pillow plug-in
+# (PDF, EPS, ...) to answer, a tenth of a second of a --daemon run
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP"}
+SUFFIXES = set(_FORMATS)
+SIXTEEN_BIT_SUFFIXES = {".png", ".tif", ".tiff"}  # the formats written at 16 bits when the input had them
+_GRAY_SUFFIXES = SUFFIXES - {".webp"}  # WebP has no grayscale mode: a gray picture is written as equal RGB there
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as Pillow's convert("L")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXIF_ORIENTATION = 0x0112
 _TEMP_TAG = "styleswap-"
@@ -36,6 +45,7 @@ class Picture:
     rgb: np.ndarray  # float32 (H, W, 3) in [0, 1]
     alpha: np.ndarray | None  # (H, W) uint8 or uint16, exactly as stored
     bit_depth: int  # 8 or 16, kept when writing
+    gray: bool = False  # from a grayscale file or buffer: written back as grayscale unless colour is asked for
 
     @property
     def size(self) -> tuple[int, int]:
@@ -55,13 +65,14 @@ class Picture:
         bit_depth = 16 if pixels.dtype == np.uint16 else 8
         colour = pixels[:, :, :3] if pixels.shape[2] >= 3 else np.repeat(pixels[:, :, :1], 3, axis=2)
         alpha = pixels[:, :, -1].copy() if pixels.shape[2] in (2, 4) else None
-        return cls(colour.astype(np.float32) / float((1 << bit_depth) - 1), alpha, bit_depth)
+        return cls(colour.astype(np.float32) / float((1 << bit_depth) - 1), alpha, bit_depth, gray=pixels.shape[2] <= 2)
 
-    def to_array(self) -> np.ndarray:
-        """(H, W, 3 or 4) integers at the picture's bit depth."""
+    def to_array(self, gray: bool = False) -> np.ndarray:
+        """(H, W, 3 or 4) integers at the picture's bit depth; with ``gray``, (H, W, 1 or 2) of the colour's luma."""
         top = (1 << self.bit_depth) - 1
         dtype = np.uint16 if self.bit_depth == 16 else np.uint8
-        colour = np.rint(np.clip(self.rgb, 0.0, 1.0) * top).astype(dtype)
+        values = (self.rgb @ _LUMA)[:, :, None] if gray else self.rgb
+        colour = np.rint(np.clip(values, 0.0, 1.0) * top).astype(dtype)
         if self.alpha is None:
             return colour
         return np.dstack([colour, self.alpha.astype(dtype)])
@@ -78,6 +89,8 @@ def load_image(path: str | os.PathLike) -> Picture:
             return Picture.from_array(_oriented(_read_png16(path), path))
         with Image.open(path) as image:
             _check_size(*image.size)
+            if _is_16bit_colour_tiff(image):
+                return Picture.from_array(_oriented(_read_tiff16(path), path))
             image = ImageOps.exif_transpose(image)
             return Picture.from_array(_pil_to_array(image))
     except ImageError as exc:
@@ -98,16 +111,17 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 def save_image(picture: Picture, path: str | os.PathLike) -> None:
-    """Write atomically: a failure leaves any existing file at ``path`` as it was."""
+    """Write atomically: a failure leaves any existing file at ``path`` as it was. 16-bit pictures stay 16-bit in
+    PNG and TIFF, gray ones gray wherever the format has a gray mode."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ImageError(f"{path}: unsupported output type {suffix or '(none)'}; use one of {', '.join(sorted(SUFFIXES))}")
     if suffix in (".jpg", ".jpeg", ".bmp") and picture.alpha is not None:
         raise ImageError(f"{path}: {suffix[1:].upper()} cannot keep the alpha channel; write a .png, .tif or .webp instead")
-    pixels = picture.to_array()
-    if picture.bit_depth == 16 and suffix != ".png":
-        pixels = (pixels >> 8).astype(np.uint8)  # only PNG is written at 16 bits
+    pixels = picture.to_array(gray=picture.gray and suffix in _GRAY_SUFFIXES)
+    if picture.bit_depth == 16 and suffix not in SIXTEEN_BIT_SUFFIXES:
+        pixels = (pixels >> 8).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     if str(path.parent) not in _CLEANED:  # once per folder and run: a batch saves many images into one folder
         _CLEANED.add(str(path.parent))
@@ -116,12 +130,19 @@ def save_image(picture: Picture, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TEMP_TAG}{os.getpid()}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as out:
-            if pixels.dtype == np.uint16:
-                height, width, channels = pixels.shape
-                writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16)
+            height, width, channels = pixels.shape
+            if pixels.dtype == np.uint16 and suffix == ".png":
+                writer = png.Writer(width, height, greyscale=channels <= 2, alpha=channels in (2, 4), bitdepth=16)
                 writer.write(out, pixels.reshape(height, width * channels))
+            elif pixels.dtype == np.uint16:
+                import tifffile  # only here and in _read_tiff16: its import takes longer than the rest of this module's
+
+                photometric = "minisblack" if channels <= 2 else "rgb"
+                encoded = io.BytesIO()  # tifffile wants a named file or a buffer, not our descriptor
+                tifffile.imwrite(encoded, pixels, photometric=photometric, extrasamples=["unassalpha"] if channels in (2, 4) else None)
+                out.write(encoded.getbuffer())
             else:
-                Image.fromarray(pixels).save(out, format=Image.registered_extensions()[suffix], **_save_options(suffix))
+                Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(out, format=_FORMATS[suffix], **_save_options(suffix))
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
@@ -190,6 +211,31 @@ def _oriented(pixels: np.ndarray, path: Path) -> np.ndarray:
     if orientation in (2, 4, 5, 7):  # the mirrored ones: a flip before the turn
         pixels = pixels[::-1] if orientation == 4 else pixels[:, ::-1]
     return np.ascontiguousarray(np.rot90(pixels, turns))
+
+
+def _is_16bit_colour_tiff(image: Image.Image) -> bool:
+    """A TIFF of more than one 16-bit sample per pixel, which Pillow would read at 8 bits (it keeps 16-bit gray)."""
+    if image.format != "TIFF":
+        return False
+    bits = image.tag_v2.get(258, (8,))  # BitsPerSample
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return image.tag_v2.get(277, 1) > 1 and max(bits) == 16  # SamplesPerPixel
+
+
+def _read_tiff16(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            page = tiff.pages[0]
+            pixels = page.asarray()
+    except tifffile.TiffFileError as exc:
+        raise ImageError(f"not a readable image ({exc})") from None
+    if page.axes.startswith("S"):  # planar: one plane per sample
+        pixels = np.moveaxis(pixels, 0, -1)
+    if pixels.ndim != 3 or pixels.dtype != np.uint16:
+        raise ImageError(f"unsupported TIFF layout {page.axes} of {pixels.dtype}")
+    return pixels[:, :, :4]
 
 
 def _read_png16(path: Path) -> np.ndarray:

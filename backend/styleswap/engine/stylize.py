@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, make_dataclass, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from styleswap.engine.approx_match import match_approx
+from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, PROBES, match_approx
 from styleswap.engine.color import keep_content_colour
 from styleswap.engine.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
 from styleswap.engine.encoder import Encoder, load_encoder
@@ -25,67 +25,16 @@ from styleswap.engine.invnet import InverseNet, load_inverse
 from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
 from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.options import INITS, INVNET_FEATURES, MATCHES, METHODS, Options, Progress, Result  # noqa: F401  (the engine's names)
+from styleswap.engine.progress import ENCODER_MACS, LAYER_CHANNELS, LAYER_STRIDE, Chunk, Tracker, part, reconstruct_work
 from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
-from styleswap.engine.temporal import Frame, FrameReport, TemporalState
+from styleswap.engine.temporal import Frame, TemporalState
 from styleswap.engine.tiling import run_tiled
-from styleswap_protocol.options import BY_NAME, OPTIONS, OptionError
 
-METHODS = BY_NAME["method"].values
-MATCHES = BY_NAME["match"].values
-INITS = BY_NAME["init"].values
 AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this many (position, style patch) pairs
 MIN_SIDE = 16
 ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
-INVNET_FEATURES = ("vgg19-normalised", "relu3_1", "max")  # what our inverse network was trained on
-
-# Called with a stage name ("encode", "swap", "reconstruct") and that stage's fraction done. It may raise to
-# cancel: the exception propagates out of ``stylize`` between chunks of work.
-Progress = Callable[[str, float], None]
-
-
-def _check(self: Options) -> None:
-    """Every value by the schema, then what ties options together; an Options that exists is valid, so the
-    CLI, the daemon and the engine never check one twice."""
-    for option in OPTIONS:
-        try:
-            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
-        except OptionError as exc:
-            raise StyleSwapError(str(exc)) from None
-    if self.stride > self.patch_size:
-        raise StyleSwapError(f"stride ({self.stride}) must not exceed the patch size ({self.patch_size})")
-    if self.method != "optim" and (self.encoder, self.layer, self.pooling) != INVNET_FEATURES:
-        raise StyleSwapError(f"the inverse network inverts {'/'.join(INVNET_FEATURES)} activations; use --method optim for other encoders, layers or pooling")
-
-
-def _style_key(self: Options) -> tuple:
-    """What a prepared style depends on: styles cached under this key are reusable."""
-    return (self.encoder, self.layer, self.pooling, self.style_size, self.patch_size, self.stride)
-
-
-# Everything that shapes a result, one field per entry of the options schema (styleswap_protocol.options),
-# checked when made. ``lr`` None: 0.05 from the content or noise, 0.01 from the network's already close output;
-# ``memory_budget`` None: from the device's free memory; ``score``: the inverse network needs one more encoding.
-Options = make_dataclass(
-    "Options",
-    [(o.name, o.kind | None if o.nullable else o.kind, field(default=o.default)) for o in OPTIONS],
-    namespace={"__post_init__": _check, "style_key": _style_key, "__module__": __name__},
-    frozen=True,
-)
-
-
-@dataclass
-class Result:
-    picture: Picture
-    objective: float | None  # swap objective of the result; None when not asked for and not free (see Options.score)
-    content_objective: float | None  # the same measure for the unchanged content image, for comparison; None when objective is
-    working_size: tuple[int, int]
-    device: str
-    timings: dict[str, float] = field(default_factory=dict)
-    region: tuple[int, int, int, int] | None = None  # with a mask: (x, y, width, height) of the part stylised
-    temporal: FrameReport | None = None  # how the frame used its sequence's chain; None outside a temporal sequence
-
-    def summary(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "picture"}
+Report = Callable[[str, float], None]  # the stages' own progress (stage, fraction of it); Tracker makes it the user's Progress
 
 
 @dataclass
@@ -131,21 +80,21 @@ class Engine:
             self._encoders[key] = encoder.to(dtype=dtype, memory_format=torch.channels_last)
         return self._encoders[key]
 
-    def encode(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
+    def encode(self, rgb: torch.Tensor, options: Options, progress: Chunk | None = None) -> torch.Tensor:
         """Activations (in the engine's dtype) of a (1, 3, H, W) image whose sides are multiples of the encoder
         stride, in tiles when large."""
         encoder = self.encoder(options, self.dtype)
         with torch.no_grad():
-            return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride)
+            return run_tiled(_channels_last(encoder), rgb, 1 / encoder.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, encoder.stride, progress)
 
-    def encode_for_matching(self, rgb: torch.Tensor, options: Options) -> torch.Tensor:
+    def encode_for_matching(self, rgb: torch.Tensor, options: Options, progress: Chunk | None = None) -> torch.Tensor:
         """Activations that serve to choose style patches: by the int8 encoder where the precision is int8 and this
         encoder was calibrated, else as ``encode``."""
         int8 = self.int8_encoder(options)
         if int8 is None:
-            return self.encode(rgb, options)
+            return self.encode(rgb, options, progress)
         with torch.no_grad():
-            return run_tiled(int8, rgb, 1 / int8.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, int8.stride)
+            return run_tiled(int8, rgb, 1 / int8.stride, tile_side(self.memory_budget(options)), ENCODER_HALO, int8.stride, progress)
 
     def int8_encoder(self, options: Options) -> Int8Encoder | None:
         if self.precision != "int8":
@@ -156,11 +105,11 @@ class Engine:
             self._int8_encoders[key] = None if scales is None else Int8Encoder(self.encoder(options), scales)
         return self._int8_encoders[key]
 
-    def decode(self, features: torch.Tensor, options: Options) -> torch.Tensor:
+    def decode(self, features: torch.Tensor, options: Options, progress: Chunk | None = None) -> torch.Tensor:
         """The inverse network's float32 image for relu3_1 activations, in tiles when large."""
         net = self.decoder()
         with torch.no_grad():
-            image = run_tiled(_channels_last(net), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1)
+            image = run_tiled(_channels_last(net), features, 4, tile_side(self.memory_budget(options)) // 4, net.halo, 1, progress)
         return image.float()
 
     def memory_budget(self, options: Options) -> int:
@@ -171,9 +120,9 @@ class Engine:
         rgb = _resize(_to_tensor(picture, self.device), fit_within(picture.size, limit))
         return _pad_to_multiple(rgb, self.encoder(options).stride)
 
-    def prepare_style(self, style: Picture, options: Options) -> StylePatches:
+    def prepare_style(self, style: Picture, options: Options, progress: Chunk | None = None) -> StylePatches:
         padded, _ = self.working_image(style, options.style_size, options)
-        features = self.encode(padded, options)
+        features = self.encode(padded, options, progress)
         _check_patch_bank(features, options.patch_size, options.stride, self.device)
         return prepare_style(features, options.patch_size, options.stride)
 
@@ -191,14 +140,17 @@ class Engine:
             self._decoder = net if ranges is None else Int8InverseNet(net, ranges)
         return self._decoder
 
-    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Progress, frame: Frame | None = None) -> Swapped:
+    def swapped(self, content: Picture, style: Picture | StylePatches, options: Options, report: Report, frame: Frame | None = None) -> Swapped:
         """Encode the content and swap its activations with the style's: the target any reconstruction aims at;
         with a sequence's ``frame``, by its stable matching."""
         started = time.perf_counter()
         padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
-        patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options)
-        matching = self.encode_for_matching(padded, options)
+        style_pixels = 0 if isinstance(style, StylePatches) else math.prod(fit_within(style.size, options.style_size))
+        style_share = style_pixels / (style_pixels + padded.shape[2] * padded.shape[3])
+        encoding = partial(report, "encode")
+        patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options, part(encoding, 0.0, style_share))
+        matching = self.encode_for_matching(padded, options, part(encoding, style_share, 1.0 - style_share))
         content = matching if self.int8_encoder(options) is None else None
         if options.strength < 1.0 and content is None:
             content = self.encode(padded, options)  # the blend below is made of them
@@ -209,7 +161,7 @@ class Engine:
         if frame is not None:
             matcher = frame.matcher(matcher)
         for i in range(options.num_swap):
-            target = swap(target, patches, self.memory_budget(options), matcher)
+            target = swap(target, patches, self.memory_budget(options), matcher, part(partial(report, "swap"), i / options.num_swap, 1 / options.num_swap))
             report("swap", (i + 1) / options.num_swap)
         if options.strength < 1.0:
             target = options.strength * target + (1.0 - options.strength) * content
@@ -218,29 +170,56 @@ class Engine:
     def matcher(self, options: Options, content: torch.Tensor, style: StylePatches) -> Matcher:
         """Exact matching on accelerators and small inputs; cluster probing on a CPU beyond that (int8 GEMMs with
         the int8 precision)."""
-        fast = options.match == "fast" or (
-            options.match == "auto" and self.device.type == "cpu" and content.shape[2] * content.shape[3] * style.count > AUTO_FAST_PAIRS
-        )
-        if not fast:
+        if not self._fast(options, content.shape[2] * content.shape[3], style.count):
             return match
         return partial(match_approx, int8=self.precision == "int8")
 
-    def reconstruct(self, swapped: Swapped, options: Options, report: Progress) -> tuple[torch.Tensor, float | None]:
+    def _fast(self, options: Options, positions: int, style_patches: int) -> bool:
+        return options.match == "fast" or (options.match == "auto" and self.device.type == "cpu" and positions * style_patches > AUTO_FAST_PAIRS)
+
+    def work(self, content: Picture, style: Picture | StylePatches, options: Options) -> dict[str, float]:
+        """Estimated multiply-adds of each stage of ``stylize`` (see styleswap.engine.progress), from the sizes alone."""
+        stride = LAYER_STRIDE[options.layer]
+        width, height = (-(-side // stride) * stride for side in fit_within(content.size, options.max_size))
+        k, s = options.patch_size, options.stride
+        positions = max(1, (height // stride - k) // s + 1) * max(1, (width // stride - k) // s + 1)
+        if isinstance(style, StylePatches):
+            style_pixels, style_patches = 0, style.count
+        else:
+            style_width, style_height = fit_within(style.size, options.style_size)
+            style_pixels = style_width * style_height
+            style_patches = max(1, (-(-style_height // stride) - k) // s + 1) * max(1, (-(-style_width // stride) - k) // s + 1)
+        scored = style_patches
+        if self._fast(options, (height // stride) * (width // stride), style_patches):  # the clusters' centres, then the probed clusters' members
+            scored = min(style_patches, CLUSTERS_PER_ROOT * style_patches**0.5 + PROBES * style_patches**0.5 / CLUSTERS_PER_ROOT)
+        residual_blocks = self.inverse().residual_blocks if options.method != "optim" else 0
+        return {
+            "encode": ENCODER_MACS[options.layer] * (width * height + style_pixels),
+            "swap": options.num_swap * positions * scored * LAYER_CHANNELS[options.layer] * k * k,
+            "reconstruct": sum(reconstruct_work(options.method, options.layer, width * height, options.iters, residual_blocks)),
+        }
+
+    def reconstruct(self, swapped: Swapped, options: Options, report: Report) -> tuple[torch.Tensor, float | None]:
         """The image realising ``swapped.target`` by the chosen method, and its swap objective (the optimisation's
         comes free; the inverse network's costs a float32 encoding, about as long as the
         whole int8 stylisation on a CPU, so only with ``score``)."""
+        reconstructing = partial(report, "reconstruct")
         if options.method == "invnet":
-            image = self.decode(swapped.target, options)
+            image = self.decode(swapped.target, options, reconstructing)
             report("reconstruct", 1.0)
             return image, swap_objective(self.encode(image, options), swapped.target) if options.score else None
+        decoding, optimising = 0.0, 1.0
         if options.method == "invnet+optim":
-            init = self.decode(swapped.target, options)
+            pixels = swapped.image.shape[2] * swapped.image.shape[3]
+            decoding, optimising = reconstruct_work(options.method, options.layer, pixels, options.iters, self.inverse().residual_blocks)
+            decoding, optimising = decoding / (decoding + optimising), optimising / (decoding + optimising)
+            init = self.decode(swapped.target, options, part(reconstructing, 0.0, decoding))
         elif options.init == "content":
             init = swapped.image
         else:
             init = torch.rand(swapped.image.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
         lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
-        return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, lambda f: report("reconstruct", f))
+        return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, part(reconstructing, decoding, optimising))
 
     def stylize(
         self,
@@ -260,8 +239,8 @@ class Engine:
                 raise StyleSwapError("a mask and a temporal sequence cannot be combined yet")
             return _stylize_masked(self, content, style, options, progress, check_mask(mask, content.size))
         options = replace(options, memory_budget=self.memory_budget(options))  # free memory read once, not per stage
-        report = progress or (lambda stage, fraction: None)
         started = time.perf_counter()
+        report = Tracker(progress, self.work(content, style, options) if progress else {})
         frame = None
         if temporal is not None:
             frame = temporal.begin(content, fit_within(content.size, options.max_size), self.encoder(options).stride, self.device, motion)
@@ -284,7 +263,7 @@ class Engine:
             features = swapped.content if swapped.content is not None else self.encode(swapped.image, options)
             content_objective = swap_objective(features, swapped.target)
         return Result(
-            picture=Picture(rgb, content.alpha, content.bit_depth),
+            picture=Picture(rgb, content.alpha, content.bit_depth, content.gray),
             objective=objective,
             content_objective=content_objective,
             working_size=(width, height),

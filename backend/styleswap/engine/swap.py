@@ -161,10 +161,11 @@ def grid_shape(content: torch.Tensor, style: StylePatches) -> tuple[int, int]:
     return (content.shape[2] - k) // s + 1, (content.shape[3] - k) // s + 1
 
 
-def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
+def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """Index (Ho, Wo) of the best style patch for every content patch, by normalised cross-correlation.
 
     ``content`` is (1, C, H, W) with (H - k) and (W - k) multiples of the stride (``swap`` pads to ensure it).
+    ``progress`` gets the share of the (position, style patch) scores done after each GEMM.
     """
     dim = style.normalised.shape[1]
     itemsize = content.element_size()
@@ -183,6 +184,8 @@ def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAU
                     better = score > best_score
                     best_score = torch.where(better, score, best_score)
                     best_index[:] = torch.where(better, index + n0, best_index)
+                if progress:
+                    progress((start + p0 + patches.shape[0] * min(1.0, (n0 + style_block) / style.count)) / (rows * cols))
     return style.patch_numbers(best).view(rows, cols)
 
 
@@ -222,10 +225,13 @@ def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: 
     return out.div_(count).permute(2, 0, 1).unsqueeze(0)  # in place, for the same reason
 
 
-def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match) -> torch.Tensor:
+def swap(
+    content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match, progress: Callable[[float], None] | None = None
+) -> torch.Tensor:
     """Style-swapped activations Φss with the shape of ``content`` (1, C, H, W).
 
-    ``matcher`` is ``match`` (exhaustive, exact) or ``approx_match.match_approx`` (probe the closest clusters).
+    ``matcher`` is ``match`` (exhaustive, exact) or ``approx_match.match_approx`` (probe the closest clusters);
+    ``progress`` is handed to it (matching is the work; the fold after it takes a few percent).
 
     With a stride above 1 the content map is reflection-padded on the right and bottom so patches tile it to the
     edge, then cropped back.
@@ -235,7 +241,7 @@ def swap(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAUL
     _, _, height, width = content.shape
     pad_h, pad_w = (-(height - k)) % s, (-(width - k)) % s
     padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
-    indices = matcher(padded, style, memory_budget)
+    indices = matcher(padded, style, memory_budget, progress=progress) if progress else matcher(padded, style, memory_budget)
     return reconstruct(indices, style, height + pad_h, width + pad_w)[:, :, :height, :width]
 
 

@@ -26,13 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.engine import flow
+from styleswap.engine.choices import TEMPORAL_BLEND, TEMPORAL_MARGIN
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
 from styleswap.engine.swap import Matcher, StylePatches
 
-DEFAULT_MARGIN = 0.02  # measured in docs/temporal.md
-DEFAULT_BLEND = 0.5
+DEFAULT_MARGIN, DEFAULT_BLEND = TEMPORAL_MARGIN, TEMPORAL_BLEND
 SCENE_CUT = 0.2  # share of pixels that must follow the motion for the chain to go on
 CELL_TRUST = 0.75  # a feature cell follows the motion when this share of its pixels do (a patch when all its cells do)
 BLEND_WARP = "bilinear"  # how the previous result is resampled along the motion

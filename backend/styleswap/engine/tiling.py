@@ -14,16 +14,21 @@ import torch
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 
-def run_tiled(network: Network, x: torch.Tensor, scale: float, tile: int, halo: int, align: int) -> torch.Tensor:
+def run_tiled(network: Network, x: torch.Tensor, scale: float, tile: int, halo: int, align: int, progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """``network`` maps (1, C, H, W) to (1, C', H*scale, W*scale); apply it over ``tile``-sized tiles of ``x``.
 
     ``halo`` (input cells of context per side) must cover the receptive field; ``align`` keeps tile origins on
-    the network's pooling grid. Returns ``network(x)`` when one tile covers the input.
+    the network's pooling grid. Returns ``network(x)`` when one tile covers the input. ``progress`` gets the share
+    of the area done after each tile.
     """
     height, width = x.shape[-2:]
     if height <= tile and width <= tile:
-        return network(x)
+        out = network(x)
+        if progress:
+            progress(1.0)
+        return out
     tile = max(align, tile - tile % align)
+    done = 0
     out: torch.Tensor | None = None
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
@@ -37,4 +42,7 @@ def run_tiled(network: Network, x: torch.Tensor, scale: float, tile: int, halo: 
             oy, ox = round((y0 - top) * scale), round((x0 - left) * scale)
             h, w = round((y1 - y0) * scale), round((x1 - x0) * scale)
             out[..., round(y0 * scale) : round(y0 * scale) + h, round(x0 * scale) : round(x0 * scale) + w] = piece[..., oy : oy + h, ox : ox + w]
+            done += (y1 - y0) * (x1 - x0)
+            if progress:
+                progress(done / (height * width))
     return out

@@ -13,26 +13,28 @@ import http.client
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 import platformdirs
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from styleswap.engine.errors import WeightsError
 
+if TYPE_CHECKING:
+    import torch
+
+# torch, numpy and safetensors are imported where tensors are made: finding the weights (`styleswap weights path`,
+# the daemon's start-up checks) needs none of them.
+
 LAYER_KEYS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
 # RGB in [0,1] -> BGR*255 minus the caffe ImageNet mean, the input every VGG-19 profile here expects.
-PREPROCESS_WEIGHT = torch.tensor([[0.0, 0.0, 255.0], [0.0, 255.0, 0.0], [255.0, 0.0, 0.0]]).reshape(3, 3, 1, 1)
-PREPROCESS_BIAS = torch.tensor([-103.939, -116.779, -123.68])
+PREPROCESS_WEIGHT = ((0.0, 0.0, 255.0), (0.0, 255.0, 0.0), (255.0, 0.0, 0.0))
+PREPROCESS_BIAS = (-103.939, -116.779, -123.68)
 
-StateDict = dict[str, torch.Tensor]
+StateDict = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Profile:
 
 def _convert_wct_pth(files: list[Path]) -> StateDict:
     """WCT's ``vgg_normalised_conv3_1.pth``: an ``nn.Sequential`` state dict keyed by layer index."""
+    import torch
+
     raw = torch.load(files[0], map_location="cpu", weights_only=True)
     index = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12, "conv3_1": 16}
     return {f"{name}.{part}": raw[f"{i}.{part}"].float().contiguous() for name, i in index.items() for part in ("weight", "bias")}
@@ -76,7 +80,10 @@ def _convert_wct_pth(files: list[Path]) -> StateDict:
 
 def _convert_keras_npy(files: list[Path]) -> StateDict:
     """Keras VGG-19 kernels (3, 3, in, out) and biases, one ``.npy`` each, in LAYER_KEYS order."""
-    state: StateDict = {"preprocess.weight": PREPROCESS_WEIGHT.clone(), "preprocess.bias": PREPROCESS_BIAS.clone()}
+    import numpy as np
+    import torch
+
+    state: StateDict = {"preprocess.weight": torch.tensor(PREPROCESS_WEIGHT).reshape(3, 3, 1, 1), "preprocess.bias": torch.tensor(PREPROCESS_BIAS)}
     for name, kernel, bias in zip(LAYER_KEYS, files[0::2], files[1::2]):
         state[f"{name}.weight"] = torch.from_numpy(np.load(kernel)).permute(3, 2, 0, 1).float().contiguous()
         state[f"{name}.bias"] = torch.from_numpy(np.load(bias)).float().contiguous()
@@ -147,6 +154,9 @@ def tensor_digest(state: StateDict) -> str:
 
 def load_state(path: Path, profile: Profile) -> StateDict:
     """Read and verify a safetensors weight file; a damaged file gives a message saying how to replace it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     hint = f"delete it and run `styleswap weights fetch --encoder {profile.name}`, or point STYLESWAP_MODELS at a folder holding {profile.filename}"
     try:
         state = load_file(str(path))
@@ -169,44 +179,90 @@ def candidates(profile: Profile, explicit: str | os.PathLike | None = None) -> l
     return found
 
 
-def resolve(profile: Profile, explicit: str | os.PathLike | None = None, download: bool | None = None) -> Path:
-    """Path of a verified weight file for ``profile``, downloading it once if allowed."""
+def location(profile: Profile, explicit: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """The file ``resolve`` would use and whether it is there; when it is not, the place ``fetch`` would put it."""
     places = candidates(profile, explicit)
     for path in places:
         if path.is_file():
-            return path
+            return path, True
+    return places[0] if explicit or os.environ.get("STYLESWAP_ENCODER_WEIGHTS") else cache_dir() / profile.filename, False
+
+
+def next_steps(profile: Profile) -> str:
+    """What a user can do when the weights cannot be found or fetched: said by every such error."""
+    return (
+        f"copy {profile.filename} into a folder and set STYLESWAP_MODELS to it, "
+        f"run `styleswap weights fetch --encoder {profile.name}` where the internet is reachable, "
+        "or set STYLESWAP_WEIGHTS_MIRROR to a folder or URL laid out as <owner>__<repo>/<path> (see the README)"
+    )
+
+
+def offline() -> bool:
+    return os.environ.get("STYLESWAP_OFFLINE", "") not in ("", "0")
+
+
+def mirror_url() -> str | None:
+    """``STYLESWAP_WEIGHTS_MIRROR`` as a base URL (an existing folder or a file:// URL reads from disk, an http(s)://
+    URL from a server); any other value is a one-line error, not a traceback from urllib."""
+    value = os.environ.get("STYLESWAP_WEIGHTS_MIRROR", "").strip()
+    if not value:
+        return None
+    scheme = urllib.parse.urlsplit(value).scheme.lower()
+    if scheme in ("http", "https") and urllib.parse.urlsplit(value).netloc:
+        return value
+    folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(value).path)) if scheme == "file" else Path(value).expanduser()
+    if (scheme == "file" or len(scheme) <= 1) and folder.is_dir():  # a one-letter scheme is a Windows drive
+        return folder.resolve().as_uri()
+    raise WeightsError(f"STYLESWAP_WEIGHTS_MIRROR={value!r} is neither an existing folder nor an http://, https:// or file:// URL of one")
+
+
+def resolve(profile: Profile, explicit: str | os.PathLike | None = None, download: bool | None = None) -> Path:
+    """Path of a verified weight file for ``profile``, downloading it once if allowed (``STYLESWAP_OFFLINE`` forbids
+    it unless the mirror is a folder on this machine)."""
+    path, found = location(profile, explicit)
+    if found:
+        return path
+    places = candidates(profile, explicit)
     if explicit or os.environ.get("STYLESWAP_ENCODER_WEIGHTS"):
         raise WeightsError(f"encoder weights file {places[0]} does not exist")
     if download is None:
-        download = not os.environ.get("STYLESWAP_OFFLINE")
+        download = not offline() or _local(mirror_url())
     if not download:
-        raise WeightsError(
-            f"{profile.filename} not found (looked in {', '.join(map(str, places))}); "
-            f"run `styleswap weights fetch --encoder {profile.name}` while online, or set STYLESWAP_MODELS"
-        )
+        raise WeightsError(f"{profile.filename} not found (looked in {', '.join(map(str, places))}) and STYLESWAP_OFFLINE forbids downloads; {next_steps(profile)}")
     return fetch(profile)
 
 
 def fetch(profile: Profile, progress: bool = True) -> Path:
-    """Download a profile's public files, check their sha256, convert and store them in the cache."""
+    """Download a profile's public files, check their sha256, convert and store them in the cache. With
+    ``STYLESWAP_OFFLINE`` set only a mirror on this machine is read: nothing goes to the network."""
+    mirror = mirror_url()
+    if offline() and not _local(mirror):
+        raise WeightsError(f"STYLESWAP_OFFLINE is set, so {profile.name} weights are not downloaded; unset it to download, or {next_steps(profile)}")
     target = cache_dir() / profile.filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    mirror = os.environ.get("STYLESWAP_WEIGHTS_MIRROR")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
-        files = [_download(item, item.url(mirror), Path(tmp) / f"{i:02d}-{item.name}", progress) for i, item in enumerate(profile.downloads)]
+        files = [_download(profile, item, item.url(mirror), Path(tmp) / f"{i:02d}-{item.name}", progress) for i, item in enumerate(profile.downloads)]
         try:
             state = profile.convert(files)
         except Exception as exc:  # a file that passed its checksum yet fails to parse means our converter is wrong
-            raise WeightsError(f"could not convert downloaded {profile.name} weights: {exc}") from exc
+            raise WeightsError(f"could not convert downloaded {profile.name} weights: {exc}; please report this, and meanwhile {next_steps(profile)}") from exc
         if tensor_digest(state) != profile.tensor_digest:
-            raise WeightsError(f"converted {profile.name} weights do not match the expected checksum")
+            raise WeightsError(f"converted {profile.name} weights do not match the expected checksum; please report this, and meanwhile {next_steps(profile)}")
         partial = Path(tmp) / profile.filename
+        from safetensors.torch import save_file
+
         save_file(state, str(partial), metadata={"profile": profile.name, "about": profile.about})
         os.replace(partial, target)
     return target
 
 
-def _download(item: Download, url: str, dest: Path, progress: bool) -> Path:
+def _local(mirror: str | None) -> bool:
+    return mirror is not None and mirror.startswith("file:")
+
+
+def _download(profile: Profile, item: Download, url: str, dest: Path, progress: bool) -> Path:
+    from tqdm import tqdm
+
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
@@ -216,11 +272,12 @@ def _download(item: Download, url: str, dest: Path, progress: bool) -> Path:
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        raise WeightsError(f"could not download {url}: {exc}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError) else exc
+        raise WeightsError(f"could not download {url}: {reason}; {next_steps(profile)}") from None
     if digest.hexdigest() != item.sha256:
         raise WeightsError(
             f"download of {url} is damaged or altered (sha256 {digest.hexdigest()[:16]}…, expected {item.sha256[:16]}…); "
-            "nothing was saved, try again"
+            f"nothing was saved; try again, or {next_steps(profile)}"
         )
     return dest

@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,28 +27,9 @@ from styleswap.engine.images import SUFFIXES
 from styleswap.engine.invnet import InverseNet, grow, residual_blocks_in, save_inverse
 from styleswap.engine.metrics import total_variation
 from styleswap.engine.swap import prepare_style, swap
+from styleswap.tools.train_config import TrainConfig
 
 VALIDATION_SHARE = 20  # one image in 20, chosen by a hash of its name, is held out for the validation curves
-
-
-@dataclass
-class TrainConfig:
-    photos: str
-    paintings: str
-    out: str = "runs/invnet"
-    steps: int = 20000
-    size: int = 256
-    lr: float = 1e-3
-    lr_decay: float = 1e-4
-    anneal: int = 0  # final steps over which the learning rate falls linearly to zero (0: the paper's decay only)
-    tv: float = 1.0
-    augment: bool = True
-    seed: int = 0
-    checkpoint_every: int = 500
-    val_every: int = 250
-    val_images: int = 8
-    patch_size: int = 3
-    residual_blocks: int = 0
 
 
 def image_files(folder: str | Path) -> list[Path]:
