@@ -258,7 +258,7 @@ def test_missing_or_silent_daemon_is_reported_and_autostart_recovers(blender: Bl
     assert "Start Daemon" in missing["errors"][0] and "autostart" in missing["errors"][0]
     assert "2 not stylised (The StyleSwap daemon is not available" in missing["summary"]
     assert silent["stylised"] == 0 and "does not answer" in silent["errors"][0] and "within 2 s" in silent["errors"][0], silent
-    assert (started["submitted"], started["stylised"], started["failed"]) == (2, 2, 0), started
+    assert (started["submitted"], started["stylised"], started["failed"]) == (2, 2, 0), started["errors"]
     assert autostarted.is_file()  # the add-on's daemon is running, published where the preferences said
     out = tmp_path / "out" / "stylised"
     assert names(out) == ["0007.png", "0008.png"]
