@@ -11,9 +11,10 @@ import uuid
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from protocol_helpers import header as valid_header
 from protocol_helpers import signed
 
-from styleswap_protocol import PROTOCOL_VERSION, Message, ProtocolError, ReplayGuard, decode, new_key
+from styleswap_protocol import Message, ProtocolError, ReplayGuard, decode, new_key
 
 KEY = new_key()
 MAX_PIXELS = 64 * 64
@@ -94,17 +95,7 @@ def test_any_signed_header_decodes_or_raises_a_protocol_error(header, data):
 @given(st.lists(descriptors, min_size=1, max_size=3), st.data())
 def test_any_signed_descriptor_decodes_or_raises_a_protocol_error(buffers, data):
     """A valid header around fuzzed descriptors, so every example reaches the descriptor checks."""
-    header = {
-        "protocol": PROTOCOL_VERSION,
-        "id": uuid.uuid4().hex,
-        "type": "stylize",
-        "session": "s",
-        "time": time.time(),
-        "parent_id": None,
-        "params": {},
-        "buffers": buffers,
-    }
-    _check(signed(KEY, json.dumps(header).encode(), [_frame_for(d, data) for d in buffers]))
+    _check(signed(KEY, json.dumps(valid_header(type="stylize", buffers=buffers)).encode(), [_frame_for(d, data) for d in buffers]))
 
 
 @settings(max_examples=150, deadline=None)
