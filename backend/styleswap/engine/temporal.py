@@ -19,7 +19,7 @@ frame to ``Engine.stylize``; ``snapshot`` and ``restore`` carry it across proces
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -170,8 +170,8 @@ class Frame:
     def matcher(self, base: Matcher) -> Matcher:
         """``base`` made stable: its choice replaces the inherited patch only where it wins by the margin."""
 
-        def stable(content: torch.Tensor, style: StylePatches, memory_budget: int) -> torch.Tensor:
-            best = base(content, style, memory_budget)
+        def stable(content: torch.Tensor, style: StylePatches, memory_budget: int, progress: Callable[[float], None] | None = None) -> torch.Tensor:
+            best = base(content, style, memory_budget, progress=progress) if progress else base(content, style, memory_budget)
             swap = len(self._indices)
             previous = self._state._previous
             chosen = best
