@@ -80,6 +80,13 @@ def test_wire_layout_is_signature_header_buffers(key, guard):
     assert frames[2] is image.data  # handed to zmq as-is, not copied
 
 
+def test_header_is_compact_utf8_json(key):
+    """UTF-8 as it is (not \\u escapes) and no spaces: the header is the one frame parsed before anything else."""
+    frames = encode(Message(message_types.HELLO, "séance", {"client": "café"}), key)
+    assert "séance".encode() in frames[1] and "café".encode() in frames[1]
+    assert b": " not in frames[1] and b", " not in frames[1]
+
+
 def test_reply_links_parent_and_session(key, guard):
     request = hello()
     reply = request.reply(message_types.INFO, {"pid": 1})
@@ -127,6 +134,14 @@ def test_fewer_frames_than_descriptors(key):
     assert info.value.msg_id == head["id"]
 
 
+def test_more_frames_than_descriptors(key):
+    """An extra buffer frame, signed with the rest, is refused rather than dropped unread."""
+    image = rgb_u8()
+    head = header(buffers=[image.to_descriptor()])
+    with pytest.raises(BadBufferError, match="describes 1 buffers but 2"):
+        decode(signed(key, head, [image.data, image.data]), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+
+
 @pytest.mark.parametrize("frames", [[], [b"\x00\xffgarbage"]])
 def test_too_few_frames(key, frames):
     assert code_of(frames, key) == "malformed"
@@ -170,9 +185,10 @@ def test_header_missing_field(key):
         decode(signed(key, head), key, ReplayGuard(), max_pixels=MAX_PIXELS)
 
 
-def test_unknown_version(key):
-    with pytest.raises(UnsupportedVersionError, match="protocol 2"):
-        decode(signed(key, header(protocol=2)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+@pytest.mark.parametrize("version", [0, 2])
+def test_unknown_version(key, version):
+    with pytest.raises(UnsupportedVersionError, match=f"protocol {version}"):
+        decode(signed(key, header(protocol=version)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
 
 
 def test_replayed_id(key, guard):
