@@ -178,6 +178,13 @@ def test_header_with_wrong_types(key, overrides):
     assert code_of(signed(key, header(**overrides)), key) == "malformed"
 
 
+def test_wrong_header_keys_are_named_as_missing_or_unknown(key):
+    head = header(extra=1, colour="red")
+    del head["session"]
+    with pytest.raises(MalformedMessageError, match=r"missing \['session'\], unknown \['colour', 'extra'\]$"):
+        decode(signed(key, head), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+
+
 def test_header_missing_field(key):
     head = header()
     del head["session"]
