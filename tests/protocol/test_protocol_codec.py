@@ -178,6 +178,12 @@ def test_header_with_wrong_types(key, overrides):
     assert code_of(signed(key, header(**overrides)), key) == "malformed"
 
 
+def test_the_pixel_limit_is_passed_by_name(key, guard):
+    """decode's limit is keyword-only: a positional number cannot be mistaken for it."""
+    with pytest.raises(TypeError):
+        decode(encode(hello(), key), key, guard, MAX_PIXELS)
+
+
 def test_wrong_header_keys_are_named_as_missing_or_unknown(key):
     head = header(extra=1, colour="red")
     del head["session"]
