@@ -67,7 +67,7 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
     queue.put("a", "a1")
     assert queue.get(timeout=0.05) is None
     got = []
-    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
+    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)), daemon=True)
     consumer.start()
     wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")  # so resuming must wake it
     queue.set_paused(False)
@@ -78,7 +78,7 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
 def test_close_wakes_the_consumer_with_none():
     queue: FairQueue[str] = FairQueue()
     got = []
-    consumer = threading.Thread(target=lambda: got.append(queue.get()))
+    consumer = threading.Thread(target=lambda: got.append(queue.get()), daemon=True)  # a queue that never wakes it must not keep pytest from exiting
     consumer.start()
     wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")
     queue.close()
