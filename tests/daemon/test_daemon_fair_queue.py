@@ -67,7 +67,7 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
     queue.put("a", "a1")
     assert queue.get(timeout=0.05) is None
     got = []
-    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
+    consumer = threading.Thread(target=lambda: got.append(queue.get(timeout=10)), daemon=True)
     consumer.start()
     wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")  # so resuming must wake it
     queue.set_paused(False)
@@ -78,7 +78,7 @@ def test_pause_holds_items_and_resume_releases_a_waiting_consumer():
 def test_close_wakes_the_consumer_with_none():
     queue: FairQueue[str] = FairQueue()
     got = []
-    consumer = threading.Thread(target=lambda: got.append(queue.get()))
+    consumer = threading.Thread(target=lambda: got.append(queue.get()), daemon=True)  # a queue that never wakes it must not keep pytest from exiting
     consumer.start()
     wait_until(lambda: waiting_consumers(queue) == 1, "the consumer waiting")
     queue.close()
@@ -120,3 +120,19 @@ def test_paused_reads_as_a_flag():
     assert queue.paused is False
     queue.set_paused(True)
     assert queue.paused is True
+
+
+@pytest.mark.parametrize(("others", "pruned"), [(4094, False), (4095, True)])
+def test_the_queue_remembers_the_turns_of_4096_clients(others, pruned):
+    """b and a are served, a's lane empties; then one-off clients come and go. Up to 4096 remembered clients a keeps
+    its turn (and waits behind b when it comes back); the 4097th prunes it, and it comes back as a newcomer."""
+    queue: FairQueue[str] = FairQueue()
+    queue.put("b", "b1")
+    queue.put("b", "b2")
+    queue.put("a", "a1")
+    assert [queue.get(timeout=0), queue.get(timeout=0)] == ["b1", "a1"]
+    for n in range(others):
+        queue.put(n, f"one-off {n}")
+        assert queue.get(timeout=0) == f"one-off {n}"  # a newcomer, before b2
+    queue.put("a", "a2")
+    assert drain(queue) == (["a2", "b2"] if pruned else ["b2", "a2"])

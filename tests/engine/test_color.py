@@ -38,6 +38,10 @@ def test_luma_from_the_stylised_image_and_chroma_from_the_content():
 
 
 def test_out_of_range_colours_are_clamped_to_the_unit_range():
-    """Saturated red content at white's luma would need R above 1."""
-    out = keep_content_colour(torch.ones(1, 3, 2, 2), torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2))
+    """Saturated red content at white's luma would need R above 1; saturated blue at black's, R and G below 0."""
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    out = keep_content_colour(torch.ones(1, 3, 2, 2), red)
     assert out.min() >= 0 and out.max() <= 1 and torch.equal(out[0, 0], torch.ones(2, 2))
+    blue = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    out = keep_content_colour(torch.zeros(1, 3, 2, 2), blue)
+    assert out.min() >= 0 and out.max() <= 1 and torch.equal(out[0, :2], torch.zeros(2, 2, 2))

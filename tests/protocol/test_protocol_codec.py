@@ -80,6 +80,13 @@ def test_wire_layout_is_signature_header_buffers(key, guard):
     assert frames[2] is image.data  # handed to zmq as-is, not copied
 
 
+def test_header_is_compact_utf8_json(key):
+    """UTF-8 as it is (not \\u escapes) and no spaces: the header is the one frame parsed before anything else."""
+    frames = encode(Message(message_types.HELLO, "séance", {"client": "café"}), key)
+    assert "séance".encode() in frames[1] and "café".encode() in frames[1]
+    assert b": " not in frames[1] and b", " not in frames[1]
+
+
 def test_reply_links_parent_and_session(key, guard):
     request = hello()
     reply = request.reply(message_types.INFO, {"pid": 1})
@@ -127,6 +134,14 @@ def test_fewer_frames_than_descriptors(key):
     assert info.value.msg_id == head["id"]
 
 
+def test_more_frames_than_descriptors(key):
+    """An extra buffer frame, signed with the rest, is refused rather than dropped unread."""
+    image = rgb_u8()
+    head = header(buffers=[image.to_descriptor()])
+    with pytest.raises(BadBufferError, match="describes 1 buffers but 2"):
+        decode(signed(key, head, [image.data, image.data]), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+
+
 @pytest.mark.parametrize("frames", [[], [b"\x00\xffgarbage"]])
 def test_too_few_frames(key, frames):
     assert code_of(frames, key) == "malformed"
@@ -165,6 +180,19 @@ def test_header_with_wrong_types(key, overrides):
     assert code_of(signed(key, header(**overrides)), key) == "malformed"
 
 
+def test_the_pixel_limit_is_passed_by_name(key, guard):
+    """decode's limit is keyword-only: a positional number cannot be mistaken for it."""
+    with pytest.raises(TypeError):
+        decode(encode(hello(), key), key, guard, MAX_PIXELS)
+
+
+def test_wrong_header_keys_are_named_as_missing_or_unknown(key):
+    head = header(extra=1, colour="red")
+    del head["session"]
+    with pytest.raises(MalformedMessageError, match=r"missing \['session'\], unknown \['colour', 'extra'\]$"):
+        decode(signed(key, head), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+
+
 def test_header_missing_field(key):
     head = header()
     del head["session"]
@@ -172,9 +200,10 @@ def test_header_missing_field(key):
         decode(signed(key, head), key, ReplayGuard(), max_pixels=MAX_PIXELS)
 
 
-def test_unknown_version(key):
-    with pytest.raises(UnsupportedVersionError, match="protocol 3"):
-        decode(signed(key, header(protocol=3)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
+@pytest.mark.parametrize("version", [1, 3])
+def test_unknown_version(key, version):
+    with pytest.raises(UnsupportedVersionError, match=f"protocol {version}"):
+        decode(signed(key, header(protocol=version)), key, ReplayGuard(), max_pixels=MAX_PIXELS)
 
 
 def test_replayed_id(key, guard):
