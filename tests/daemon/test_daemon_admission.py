@@ -69,7 +69,7 @@ def test_a_running_job_of_a_vanished_client_is_dropped_and_logged_once(caplog):
             jobs.peer_gone(b"gone")
     assert caplog.text.count(f"job {job.id} dropped") == 1
     with pytest.raises(RequestError, match="the client went away"):  # the worker stops at its next progress check
-        jobs.progress(task, "encode", 0.5)
+        jobs.progress(task, "encode", 0.5, 0.1)
 
 
 def test_one_client_cannot_take_every_queue_place(busy_daemon):

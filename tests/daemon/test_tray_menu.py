@@ -108,7 +108,7 @@ def opened(noted) -> list[str]:
 
 
 def ready_lines(root) -> int:
-    return (root / "console.txt").read_text().count(" ready on tcp://")
+    return (root / "console.txt").read_text().count(" ready on ")
 
 
 @pytest.mark.parametrize(

@@ -140,7 +140,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_f
         foreign = [tmp_path / ".notes.txt", tmp_path / ".out.png.abcd1234.png", tmp_path / ".out.png.styleswap-x.abcd1234.png"]
         for path in foreign:
             path.write_text("not ours")
-        done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
+        done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap.engine import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
         assert done.returncode == 0
         assert not left.exists()  # the killed writer's
         assert live.exists()  # a writer still running keeps its file

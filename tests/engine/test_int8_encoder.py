@@ -40,7 +40,7 @@ def test_only_the_calibrated_encoder_runs_in_int8(engine):
     assert engine.int8_encoder(Options(pooling="avg", method="optim")) is None and engine.int8_encoder(Options(encoder="vgg19", method="optim")) is None
     assert Engine("cpu", precision="float32").int8_encoder(Options()) is None
     with pytest.raises(StyleSwapError, match="needs reflection padding"):
-        Int8Encoder(engine.encoder(Options(encoder="vgg19")), load_scales("vgg19-normalised", "max"))
+        Int8Encoder(engine.encoder(Options(encoder="vgg19", method="optim")), load_scales("vgg19-normalised", "max"))
 
 
 def test_patches_chosen_from_int8_activations_keep_the_score(engine, astronaut, chelsea):

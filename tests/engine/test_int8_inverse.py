@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-import styleswap
+import styleswap.engine
 from int8_marks import needs_int8
 from styleswap.engine.images import Picture
 from styleswap.engine.int8_encoder import load_scales
@@ -64,7 +64,7 @@ def test_tiled_int8_decoding_equals_one_pass(engine, target):
 
 
 def test_only_the_weights_the_ranges_were_measured_with_run_in_int8(engine):
-    shipped = json.loads((Path(styleswap.__file__).parent / "weights" / "int8_scales.json").read_text())["inverse"]["calibrations"]
+    shipped = json.loads((Path(styleswap.engine.__file__).parent / "weights" / "int8_scales.json").read_text())["inverse"]["calibrations"]
     assert len(shipped) == 1 and load_ranges(engine.inverse()) == next(iter(shipped.values()))  # the one calibration shipped
     other = InverseNet(engine.inverse().residual_blocks)  # the same shape, other weights
     assert weights_digest(other) != weights_digest(engine.inverse()) and load_ranges(other) is None
