@@ -150,8 +150,8 @@ class ActorPool:
     def stylize(self, content: Picture, style: RemoteStyle, options: Options, progress: Progress | None = None) -> Result:
         """One frame on the least busy actor, from any thread (the daemon's workers); ``progress`` is called while
         waiting and may raise to cancel, as with ``Engine.stylize``."""
-        report = progress or (lambda stage, fraction: None)
-        report("encode", 0.0)
+        report = progress or (lambda stage, fraction, done: None)
+        report("encode", 0.0, 0.0)
         for _ in range(MAX_TRIES):
             with self._lock:
                 if not self._actors:
@@ -160,7 +160,7 @@ class ActorPool:
                 ref = self._submit(actor, content, style, options)
             try:
                 while not ray.wait([ref], timeout=_POLL_S)[0]:
-                    report("encode", 0.0)  # raises when the job was cancelled or timed out
+                    report("encode", 0.0, 0.0)  # raises when the job was cancelled or timed out
                 result = ray.get(ref)
             except RayTaskError as exc:
                 raise exc.cause from None
@@ -174,7 +174,7 @@ class ActorPool:
             finally:
                 with self._lock:
                     actor.busy -= 1
-            report("reconstruct", 1.0)
+            report("reconstruct", 1.0, 1.0)
             return result
         raise StyleSwapError(f"the frame was lost {MAX_TRIES} times with its Ray workers; the last failure: {self.last_error}")
 

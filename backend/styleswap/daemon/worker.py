@@ -229,7 +229,7 @@ class Worker(threading.Thread):
         if style is None:  # the pixels, put in the object store once; each actor prepares and keeps the patches
             style = cluster.put_style(Picture.from_array(task.job.style))
             self._styles.put(key, style, style.nbytes)
-        return cluster.stylize(picture, style, task.job.options, lambda stage, fraction: self._jobs.progress(task, stage, fraction))
+        return cluster.stylize(picture, style, task.job.options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done))
 
     def _style(self, engine: Engine, job: Job, options: Options) -> tuple[tuple, StylePatches]:
         key = (job.style_id, str(engine.device), options.style_key())
