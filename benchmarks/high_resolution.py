@@ -34,10 +34,11 @@ def frame(content: Path, height: int) -> Image.Image:
     return ImageOps.fit(Image.open(content).convert("RGB"), (height * 16 // 9, height), Image.Resampling.LANCZOS)
 
 
-def stylize_in_child(content: Path, style: Path, out: Path, max_size: int, style_size: int, device: str = "auto") -> dict:
-    """One `styleswap stylize` run; its summary plus the child's own peak RSS (from wait4, not the whole tree)."""
+def stylize_in_child(content: Path, style: Path, out: Path, max_size: int, style_size: int, device: str = "auto", extra: tuple[str, ...] = ()) -> dict:
+    """One `styleswap stylize` run (``extra``: more flags); its summary plus the child's own peak RSS (from wait4, not
+    the whole tree)."""
     command = [sys.executable, "-m", "styleswap", "stylize", str(content), str(style), "-o", str(out),
-               "--max-size", str(max_size), "--style-size", str(style_size), "--device", device, "--json", "--quiet"]  # fmt: skip
+               "--max-size", str(max_size), "--style-size", str(style_size), "--device", device, "--json", "--quiet", *extra]  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen(command, stdout=stdout, stderr=stderr)

@@ -110,7 +110,17 @@ OPTIONS: tuple[Option, ...] = (
         choices=(Choice("max", "Max", "VGG's own max pooling"), Choice("avg", "Average", "Average pooling: smoother results")),
     ),
     Option("max_size", int, 1024, "Max Size", "Longest side the content is processed at; the result keeps the input's size", minimum=16, maximum=16384, host=True),
-    Option("style_size", int, 512, "Style Size", "Longest side the style image is processed at", minimum=16, maximum=16384),
+    Option("style_size", int, 512, "Style Size", "Longest side the style image is processed at (with content worked at up to 1024 px; see stroke scale)", minimum=16, maximum=16384),
+    Option(
+        "stroke_scale", float, 1.0, "Stroke Scale",
+        "Size of the style's strokes and patterns relative to the picture: 2 paints them twice as large. The look stays the same at any max size: above 1024 px the style is processed larger with the content",
+        minimum=0.25, maximum=4.0, host=True,
+    ),
+    Option(
+        "detail", float, 1.0, "Detail",
+        "For a picture larger than max size: how much of the content's fine detail comes back where the result follows the content (0 scales the result up smoothly)",
+        minimum=0.0, maximum=1.0, host=True,
+    ),
     Option("strength", float, 1.0, "Strength", "Blend of swapped and content features: 0 redraws the content through the network, 1 is fully stylised", minimum=0.0, maximum=1.0, host=True),
     Option("preserve_color", bool, False, "Preserve Colour", "Keep the content's colours (luminance from the result, chroma from the content)", host=True),
     Option("iters", int, 100, "Iterations", "Optimisation steps", minimum=1, maximum=100000),

@@ -196,6 +196,7 @@ def _contents(pattern: str) -> tuple[list[Path], bool]:
 def _stylize(args: argparse.Namespace) -> int:
     from styleswap.engine.images import load_image
     from styleswap.engine.options import Options
+    from styleswap.engine.sizes import style_working_size
 
     options = Options(**option_values(args))
     contents, batch = _contents(args.content)
@@ -230,9 +231,19 @@ def _stylize(args: argparse.Namespace) -> int:
         mask = mask_from_picture(load_image(args.mask))
     if args.daemon:  # from the header: decoding a huge image only to refuse it cost gigabytes
         engine.check_file(Path(args.style))
-    style = engine.prepare_style(load_image(args.style), options)
+    style_picture = load_image(args.style)
+    prepared: dict[tuple[int, int] | None, object] = {}
+
+    def style_for(size: tuple[int, int]) -> object:
+        """The style prepared for contents of this size: once per working size of the style (the daemon does its own)."""
+        key = None if args.daemon else style_working_size(style_picture.size, options, size)
+        if key not in prepared:
+            prepared[key] = engine.prepare_style(style_picture, options, content_size=size)
+        return prepared[key]
+
     summaries, failed = [], 0
     if args.temporal:
+        style = style_for(load_image(contents[0]).size)
         key = temporal_files.run_key(Path(args.style), options, args.temporal_margin, args.temporal_blend)
         say = (lambda line: None) if args.json or args.quiet else (lambda line: print(line, file=sys.stderr))
         warn = lambda line: print(f"styleswap: {line}", file=sys.stderr)  # noqa: E731
@@ -243,7 +254,7 @@ def _stylize(args: argparse.Namespace) -> int:
             if args.daemon:
                 engine.check_file(content)
             picture = load_image(content)
-            result = engine.stylize(picture, style, options, _progress_bar(content.name, args.quiet), mask)
+            result = engine.stylize(picture, style_for(picture.size), options, _progress_bar(content.name, args.quiet), mask)
             result.picture.gray = result.picture.gray and not args.color
             _save(result.picture, target)
         except StyleSwapError as exc:

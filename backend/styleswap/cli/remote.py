@@ -41,7 +41,8 @@ class DaemonEngine:
         with _user_errors():
             self._client = connect(autostart=True, name="styleswap-cli")
 
-    def prepare_style(self, style: Picture, options: Options) -> str:
+    def prepare_style(self, style: Picture, options: Options, content_size: tuple[int, int] | None = None) -> str:
+        """The daemon prepares the style for each content's size itself: ``content_size`` is not needed here."""
         self._check_size(style)
         with _user_errors():
             return self._client.upload_style(picture_to_image(style))

@@ -11,6 +11,7 @@ import torch
 
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
+from styleswap.engine.sizes import fit_within
 from styleswap.engine.stylize import Engine, Options, Result
 from styleswap.engine.swap import StylePatches
 
@@ -43,10 +44,10 @@ class StylizeActor:
     def stylize(self, content: Picture, style: list[ray.ObjectRef], style_id: str, options: Options) -> Result:
         """``style`` holds the style picture's reference inside a list so Ray does not fetch it for every frame:
         it is read only when this actor has not prepared that style yet."""
-        key = (style_id, options.style_key())
+        key = (style_id, options.style_key(), max(fit_within(content.size, options.max_size)))
         patches = self._styles.get(key)
         if patches is None:
-            patches = self.engine.prepare_style(_writable(ray.get(style[0])), options)
+            patches = self.engine.prepare_style(_writable(ray.get(style[0])), options, content_size=content.size)
             self._styles[key] = patches
             while len(self._styles) > _KEPT_STYLES:
                 self._styles.popitem(last=False)

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.stylize import Options, fit_within
+from styleswap.engine.options import Options
+from styleswap.engine.sizes import fit_within
 from styleswap_protocol import Image
 from styleswap_protocol.options import BY_NAME
 

@@ -21,6 +21,7 @@ from styleswap.daemon.wire import image_to_mask, image_to_picture, picture_to_im
 from styleswap.engine.devices import default_memory_budget
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
+from styleswap.engine.sizes import style_working_size
 from styleswap.engine.stylize import Engine, Options, Result
 from styleswap.engine.swap import StylePatches
 
@@ -214,7 +215,7 @@ class Worker(threading.Thread):
 
     def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
         engine = self._engine(device)
-        key, patches = self._style(engine, task.job, options)
+        key, patches = self._style(engine, task.job, options, picture.size)
         mask = None if task.mask is None else image_to_mask(task.mask)
         result = engine.stylize(picture, patches, options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done), mask)
         self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
@@ -231,10 +232,11 @@ class Worker(threading.Thread):
             self._styles.put(key, style, style.nbytes)
         return cluster.stylize(picture, style, task.job.options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done))
 
-    def _style(self, engine: Engine, job: Job, options: Options) -> tuple[tuple, StylePatches]:
-        key = (job.style_id, str(engine.device), options.style_key())
+    def _style(self, engine: Engine, job: Job, options: Options, content_size: tuple[int, int]) -> tuple[tuple, StylePatches]:
+        style_size = (job.style.shape[1], job.style.shape[0])
+        key = (job.style_id, str(engine.device), options.style_key(), style_working_size(style_size, options, content_size))
         patches = self._styles.get(key)
         if patches is None:  # cached now, so an out-of-memory retry reuses it
-            patches = engine.prepare_style(Picture.from_array(job.style), options)
+            patches = engine.prepare_style(Picture.from_array(job.style), options, content_size=content_size)
             self._styles.put(key, patches, patches.nbytes)
         return key, patches

@@ -14,3 +14,8 @@ def keep_content_colour(stylised: torch.Tensor, content: torch.Tensor) -> torch.
     y = torch.einsum("ij,njhw->nihw", forward[:1], stylised)
     chroma = torch.einsum("ij,njhw->nihw", forward[1:], content)
     return torch.einsum("ij,njhw->nihw", torch.linalg.inv(forward), torch.cat([y, chroma], dim=1)).clamp(0.0, 1.0)
+
+
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) BT.601 luma of (N, 3, H, W) RGB."""
+    return torch.einsum("j,njhw->nhw", _RGB_TO_YCC[0].to(rgb), rgb).unsqueeze(1)

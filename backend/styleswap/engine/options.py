@@ -40,7 +40,7 @@ def _check(self: Options) -> None:
 
 def _style_key(self: Options) -> tuple:
     """What a prepared style depends on: styles cached under this key are reusable."""
-    return (self.encoder, self.layer, self.pooling, self.style_size, self.patch_size, self.stride)
+    return (self.encoder, self.layer, self.pooling, self.style_size, self.stroke_scale, self.patch_size, self.stride)
 
 
 # Everything that shapes a result, one field per entry of the options schema (styleswap_protocol.options),

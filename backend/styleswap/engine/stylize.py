@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, PROBES, match_approx
-from styleswap.engine.color import keep_content_colour
 from styleswap.engine.devices import PRECISIONS, default_memory_budget, elapsed, free_memory, pick_device, pick_precision
 from styleswap.engine.encoder import Encoder, load_encoder
 from styleswap.engine.errors import StyleSwapError
@@ -26,13 +25,14 @@ from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
 from styleswap.engine.optimize import invert_by_optimisation
 from styleswap.engine.options import INITS, INVNET_FEATURES, MATCHES, METHODS, Options, Progress, Result  # noqa: F401  (the engine's names)
+from styleswap.engine.sizes import MIN_SIDE, fit_within, style_working_size  # noqa: F401  (the engine's names)
 from styleswap.engine.progress import ENCODER_MACS, LAYER_CHANNELS, LAYER_STRIDE, Chunk, Tracker, part, reconstruct_work
 from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
 from styleswap.engine.temporal import Frame, TemporalState
 from styleswap.engine.tiling import run_tiled
+from styleswap.engine.upscale import restore_size
 
 AUTO_FAST_PAIRS = 1 << 25  # on a CPU, fast matching pays off beyond about this many (position, style patch) pairs
-MIN_SIDE = 16
 ENCODER_HALO = 32  # pixels: the relu3_1 receptive field reaches 10 px; a multiple of the stride keeps pooling aligned
 Report = Callable[[str, float], None]  # the stages' own progress (stage, fraction of it); Tracker makes it the user's Progress
 
@@ -115,13 +115,16 @@ class Engine:
     def memory_budget(self, options: Options) -> int:
         return options.memory_budget or default_memory_budget(self.device)
 
-    def working_image(self, picture: Picture, limit: int, options: Options) -> tuple[torch.Tensor, tuple[int, int]]:
-        """The picture on the device, scaled to fit ``limit`` and padded for the encoder; with the size to crop back."""
-        rgb = _resize(_to_tensor(picture, self.device), fit_within(picture.size, limit))
+    def working_image(self, picture: Picture, size: int | tuple[int, int], options: Options) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The picture on the device, scaled to ``size`` (a limit on its long side, or an exact (width, height)) and
+        padded for the encoder; with the size to crop back."""
+        rgb = _resize(_to_tensor(picture, self.device), fit_within(picture.size, size) if isinstance(size, int) else size)
         return _pad_to_multiple(rgb, self.encoder(options).stride)
 
-    def prepare_style(self, style: Picture, options: Options, progress: Chunk | None = None) -> StylePatches:
-        padded, _ = self.working_image(style, options.style_size, options)
+    def prepare_style(self, style: Picture, options: Options, progress: Chunk | None = None, content_size: tuple[int, int] | None = None) -> StylePatches:
+        """The style's patches for contents of ``content_size`` (width, height; only its working size matters, see
+        `style_working_size`); a style prepared once serves every content of the same working size."""
+        padded, _ = self.working_image(style, style_working_size(style.size, options, content_size), options)
         features = self.encode(padded, options, progress)
         _check_patch_bank(features, options.patch_size, options.stride, self.device)
         return prepare_style(features, options.patch_size, options.stride)
@@ -146,10 +149,10 @@ class Engine:
         started = time.perf_counter()
         padded, crop = self.working_image(content, options.max_size, options)
         report("encode", 0.0)
-        style_pixels = 0 if isinstance(style, StylePatches) else math.prod(fit_within(style.size, options.style_size))
+        style_pixels = 0 if isinstance(style, StylePatches) else math.prod(style_working_size(style.size, options, content.size))
         style_share = style_pixels / (style_pixels + padded.shape[2] * padded.shape[3])
         encoding = partial(report, "encode")
-        patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options, part(encoding, 0.0, style_share))
+        patches = style if isinstance(style, StylePatches) else self.prepare_style(style, options, part(encoding, 0.0, style_share), content.size)
         matching = self.encode_for_matching(padded, options, part(encoding, style_share, 1.0 - style_share))
         content = matching if self.int8_encoder(options) is None else None
         if options.strength < 1.0 and content is None:
@@ -186,7 +189,7 @@ class Engine:
         if isinstance(style, StylePatches):
             style_pixels, style_patches = 0, style.count
         else:
-            style_width, style_height = fit_within(style.size, options.style_size)
+            style_width, style_height = style_working_size(style.size, options, content.size)
             style_pixels = style_width * style_height
             style_patches = max(1, (-(-style_height // stride) - k) // s + 1) * max(1, (-(-style_width // stride) - k) // s + 1)
         scored = style_patches
@@ -253,10 +256,7 @@ class Engine:
         image = image[..., :height, :width]
         if frame is not None:
             image = frame.finish(image)
-        output = _resize(image, content.size)
-        if options.preserve_color:
-            output = keep_content_colour(output, _to_tensor(content, self.device))
-        rgb = output[0].permute(1, 2, 0).float().cpu().numpy()
+        rgb = restore_size(image, swapped.image[..., :height, :width], content.rgb, options.detail, options.preserve_color)
         timings["total"] = elapsed(started, self.device)
         content_objective = None
         if objective is not None:
@@ -297,17 +297,6 @@ def _check_patch_bank(features: torch.Tensor, patch_size: int, stride: int, devi
 def tile_side(memory_budget: int) -> int:
     """Image pixels per tile side so one tile's activations (about 1 KB per pixel in the first layers) fit the budget."""
     return max(256, math.isqrt(memory_budget // 1024))
-
-
-def fit_within(size: tuple[int, int], limit: int) -> tuple[int, int]:
-    """(width, height) scaled down so the long side is at most ``limit``, never up; a thin image is scaled down only
-    as far as its short side keeps ``MIN_SIDE`` px (its long side then passes ``limit``: a 108x24 text layer at 64
-    works at 72x16 rather than not at all)."""
-    width, height = size
-    if min(width, height) < MIN_SIDE:
-        raise StyleSwapError(f"image of {width}x{height} is too small to stylise; both sides need at least {MIN_SIDE} px")
-    scale = min(1.0, max(limit / max(width, height), MIN_SIDE / min(width, height)))
-    return max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale))
 
 
 def _to_tensor(picture: Picture, device: torch.device) -> torch.Tensor:

@@ -190,7 +190,7 @@ def run_size(
 def compare_precision(engine: Engine, other: Engine, content: Picture, style: Picture, options: Options, repeat: int) -> dict:
     """End to end with a cached style in both engines' precisions, timed in turns, and each result's swap objective
     (measured by its own engine) with the mean difference between the two pictures, in 8-bit steps."""
-    patches = {e.precision: e.prepare_style(style, options) for e in (engine, other)}
+    patches = {e.precision: e.prepare_style(style, options, content_size=content.size) for e in (engine, other)}
     scored = replace(options, score=True)
     results = {e.precision: e.stylize(content, patches[e.precision], scored) for e in (engine, other)}
     seconds = medians({e.precision: (lambda e=e: e.stylize(content, patches[e.precision], options)) for e in (engine, other)}, engine.device, repeat)

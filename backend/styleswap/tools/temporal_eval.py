@@ -74,7 +74,7 @@ def run(
     engine: Engine, frames: list[Picture], style: Picture, options: Options, margin: float, blend: float, log: Callable[[str], None]
 ) -> tuple[dict, tuple[list[np.ndarray], list[np.ndarray]]]:
     """The measures of both modes (see the module's doc), and their results (per-frame, temporal)."""
-    patches = engine.prepare_style(style, options)
+    patches = engine.prepare_style(style, options, content_size=frames[0].size)
     state = TemporalState(margin, blend)
     per, tem = Mode(), Mode()
     restarts = []
