@@ -232,6 +232,43 @@ class Client:
                         outstanding.update(item[0] for item in batch)
         return SequenceResult(job_id, int(msg.params.get("frames", 0)), warnings)
 
+    def open_sequence(self, style: Image | str, options: dict[str, Any] | None = None, *, temporal: bool = False, timeout: float | None = None) -> str:
+        """A sequence job with no frames yet, for a host that makes its frames one at a time (a render): send
+        them with `send_frame`, end it with `close_sequence`. Returns its job id."""
+        with self._lock:
+            style_id = style if isinstance(style, str) else self.upload_style(style)
+            params: dict[str, Any] = {"options": dict(options or {}), "style_id": style_id, "frames": []}
+            if temporal:
+                params["temporal"] = True
+            return str(self._ack(self._send(mt.SEQUENCE, params), timeout)["job_id"])
+
+    def send_frame(
+        self, job_id: str, frame: int, image: Image, motion: Image | None = None, *, progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> tuple[Image, dict[str, Any]]:
+        """One frame of an open sequence (with its `motion_buffer` in a temporal one), waited for: its result and
+        summary. A sequence whose connection was lost is taken over by the next `send_frame` with its job id."""
+        with self._lock:
+            batch = [(frame, image, motion)]
+            request = self._send(mt.SEQUENCE, {"job_id": job_id, **_frame_params(batch), "last": False}, _frame_buffers(batch))
+            self._ack(request, timeout)
+            with self._cancel_on_error(job_id):
+                for msg in self._job_messages(job_id, {request.id}, progress, timeout):
+                    if msg.type == mt.RESULT:
+                        raise DaemonError("cancelled", f"sequence {job_id} ended before frame {frame} was made", job_id=job_id)
+                    if msg.params.get("frame") == frame:
+                        return msg.buffers[0], dict(msg.params.get("summary") or {})
+            raise DaemonError("malformed", "the daemon's answers ended early")  # _job_messages only ends on RESULT
+
+    def close_sequence(self, job_id: str, timeout: float | None = None) -> int:
+        """End an open sequence once its frames are in; returns how many frames it produced."""
+        with self._lock:
+            request = self._send(mt.SEQUENCE, {"job_id": job_id, "frames": [], "last": True})
+            self._ack(request, timeout)
+            for msg in self._job_messages(job_id, {request.id}, None, timeout):
+                if msg.type == mt.RESULT:
+                    return int(msg.params.get("frames", 0))
+            return 0
+
     def cancel(self, job_id: str, timeout: float | None = None) -> None:
         """Cancel a job by id; from any thread (it uses its own short connection)."""
         with Client(self.info, timeout=self.timeout, name=self.name, context=self._context) as other:

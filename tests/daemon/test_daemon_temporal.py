@@ -186,3 +186,16 @@ def test_motion_needs_a_temporal_sequence(daemon, scene, style_id):
         run(client, scene, style_id, [0, 1], True)
     assert caught.value.code == "bad_params"
     assert caught.value.message == "motion buffers belong to a temporal sequence: create the sequence with temporal true"
+
+
+def test_a_host_sends_frames_one_at_a_time(daemon, engine, scene, style, style_id):
+    """What a render does: open the sequence, send each frame with its motion as it is made, close it."""
+    expected = chain(engine, scene, style, range(3), True, TemporalState())
+    with daemon.client() as client:
+        job_id = client.open_sequence(style_id, OPTIONS, temporal=True)
+        for n in range(3):
+            image, summary = client.send_frame(job_id, n, frame(scene, n), motion_image(pan_motion()) if n else None)
+            assert np.abs(pixels(image) - expected[n]).max() <= TOLERANCE, n
+            assert summary["temporal"]["chain"] == n + 1
+        assert client.close_sequence(job_id) == 3
+        assert client.hello()["engine"]["jobs"] == 0
