@@ -51,7 +51,9 @@ def targets(scene: bpy.types.Scene) -> list[tuple[worker.Target, bpy.types.Node]
         folder = node.folder()
         if (other := next((t.node for t, _ in found if t.folder == folder), None)) is not None:
             raise ValueError(f"{node.name} and {other} write to the same output folder {folder}: give each node its own")
-        found.append((worker.Target(node.name, style, options, folder, prefix, graph.recording(node, "Mask")), node))
+        motion = graph.motion_recording(node)
+        mode = worker.FOLLOW_VECTORS if motion else worker.VECTOR_OFF if node.temporal else worker.PER_FRAME
+        found.append((worker.Target(node.name, style, options, folder, prefix, graph.recording(node, "Mask"), motion, mode), node))
     return found
 
 
@@ -140,6 +142,7 @@ def summary(job: worker.Job) -> str:
         parts.append(f"{c.failed} failed")
     if (left := c.submitted - c.stylised - c.kept - c.failed) > 0:
         parts.append(f"{left} not stylised ({'cancelled' if job.cancelled else c.stopped or 'the job ended'})")
+    parts.extend(c.temporal)
     return ", ".join(parts) + f" in {time.monotonic() - job.started_at:.1f} s"
 
 
