@@ -175,14 +175,29 @@ class Ledger:
     def __init__(self, folder: Path) -> None:
         self.path = folder / self.NAME
         try:
-            self._done: dict[str, str] = json.loads(self.path.read_text())["frames"]
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            self._done = {}
+            saved = json.loads(self.path.read_text())
+            self._done: dict[str, str] = saved["frames"]
+            self.chain: dict[str, Any] | None = saved.get("chain")
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+            self._done, self.chain = {}, None
 
     def is_done(self, frame: int, key: str, output: Path) -> bool:
         return self._done.get(str(frame)) == key and output.is_file()
 
+    def has(self, frame: int) -> bool:
+        return str(frame) in self._done
+
     def record(self, frame: int, key: str) -> None:
         self._done[str(frame)] = key
+        self._save()
+
+    def keep_chain(self, chain: dict[str, Any] | None) -> None:
+        """The daemon sequence an interrupted render left open (its job id, last frame, settings), for the next
+        render to go on with; None once it is taken up or ended."""
+        self.chain = chain
+        self._save()
+
+    def _save(self) -> None:
+        state: dict[str, Any] = {"frames": self._done, **({"chain": self.chain} if self.chain else {})}
         with replacing(self.path) as tmp, open(tmp, "w") as out:
-            json.dump({"frames": self._done}, out, indent=1, sort_keys=True)
+            json.dump(state, out, indent=1, sort_keys=True)

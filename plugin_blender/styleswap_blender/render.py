@@ -199,8 +199,18 @@ def _on_write(scene: bpy.types.Scene, *_: object) -> None:
 
 @persistent
 def _on_done(scene: bpy.types.Scene, *_: object) -> None:
+    _end_render(interrupted=False)
+
+
+@persistent
+def _on_cancel(scene: bpy.types.Scene, *_: object) -> None:
+    """The render was cancelled: what it made is stylised, and a temporal chain stays open for the next render."""
+    _end_render(interrupted=True)
+
+
+def _end_render(interrupted: bool) -> None:
     if STATE.rendering is not None:
-        STATE.rendering.finish()
+        STATE.rendering.finish(interrupted)
     STATE.rendering = None
     for folder, frame in STATE.refused_held:
         frames.restore(folder, frame)
@@ -212,7 +222,7 @@ _HANDLERS = (
     (bpy.app.handlers.render_pre, _on_frame),
     (bpy.app.handlers.render_write, _on_write),
     (bpy.app.handlers.render_complete, _on_done),
-    (bpy.app.handlers.render_cancel, _on_done),
+    (bpy.app.handlers.render_cancel, _on_cancel),
 )
 
 

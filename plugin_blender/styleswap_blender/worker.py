@@ -8,7 +8,10 @@ never waits on the network.
 A node with Stable Animation whose view layer has the Vector pass sends its frames as one temporal sequence with
 the recorded vectors as motion: the daemon carries each frame's state to the next, and restarts the chain where a
 frame does not follow the one before (frames kept from an earlier render, a render of single or reordered frames:
-those are stylised as if alone). Without the Vector pass the node stylises frame by frame and says so.
+those are stylised as if alone). A render that was cancelled leaves its sequences open on the daemon (which
+keeps one whose client went away for its orphan grace, a minute by default) and notes them in the ledger: the next
+render, once past the frames kept from this one, goes on with the same chain. Without the Vector pass the node
+stylises frame by frame and says so.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from styleswap_client import Client, DaemonError, Progress, connect, hostlink, motion_buffer
 
@@ -109,6 +114,7 @@ class _Chain:
     """A node's temporal sequence on the daemon while this job runs."""
 
     job_id: str
+    settings: str  # what the frames of one chain share: the style and the options
     vectors: tuple[int, Any] | None = None  # the last frame sent and its Vector pass (its motion to the next frame)
     frames: int = 0
     restarts: list[str] = field(default_factory=list)
@@ -132,6 +138,8 @@ class Job(threading.Thread):
         self._submitted: set[tuple[str, int]] = set()
         self._chains: dict[str, _Chain] = {}  # node name -> its temporal sequence
         self._modes: dict[str, str] = {}  # node name -> how its frames relate (the status line)
+        self._targets: dict[str, Target] = {}
+        self._interrupted = False
 
     # -- called from Blender's main thread (or the render thread) -----------------------------------
 
@@ -145,8 +153,10 @@ class Job(threading.Thread):
         self._submitted.add((target.node, frame))
         self._tasks.put((target, frame, source))
 
-    def finish(self) -> None:
-        """No more frames will come: stylise what was submitted, then end."""
+    def finish(self, interrupted: bool = False) -> None:
+        """No more frames will come: stylise what was submitted, then end. `interrupted`: the render was cancelled,
+        so its temporal sequences stay open for the next render to go on with."""
+        self._interrupted = self._interrupted or interrupted  # a later plain `finish` (a script's `wait`) keeps it
         self._tasks.put(None)
 
     def cancel(self) -> None:
@@ -242,27 +252,56 @@ class Job(threading.Thread):
         vectors = frames.read_vectors(target.recorded_motion(frame))
         if vectors.shape[:2] != content.shape[:2]:
             raise ValueError(f"the Vector pass is {vectors.shape[1]}x{vectors.shape[0]} but the pass is {content.shape[1]}x{content.shape[0]}")
-        chain = self._chains.get(target.node)
-        if chain is None:
-            for attempt in range(2):
-                try:
-                    chain = self._chains[target.node] = _Chain(client.open_sequence(self._style_id(client, target), target.options, temporal=True))
-                    break
-                except DaemonError as exc:
-                    if exc.code != "unknown_style" or attempt:
-                        raise
-                    self._styles.clear()
+        chain = self._chains.get(target.node) or self._open_chain(client, target, frame)
         previous = chain.vectors[1] if chain.vectors is not None and chain.vectors[0] == frame - 1 else None
         motion = frames.motion_from_vectors(vectors, previous)
         height, width = content.shape[:2]
-        image, summary = client.send_frame(chain.job_id, frame, frames.to_image(content), motion_buffer(width, height, motion.tobytes(), forward=motion.shape[2] == 4), progress=self._on_progress)
+        buffers = (frames.to_image(content), motion_buffer(width, height, motion.tobytes(), forward=motion.shape[2] == 4))
+        try:
+            image, summary = client.send_frame(chain.job_id, frame, *buffers, progress=self._on_progress)
+        except DaemonError as exc:
+            if exc.code != "unknown_job" or chain.frames:
+                raise
+            # the sequence an interrupted render left was dropped meanwhile (the daemon restarted, or its grace ran out)
+            chain.restarts.append(f"{frame} (the chain of the interrupted render was no longer held)")
+            chain.job_id = self._new_sequence(client, target)
+            image, summary = client.send_frame(chain.job_id, frame, *buffers, progress=self._on_progress)
         chain.vectors = (frame, vectors)
         restart = (summary.get("temporal") or {}).get("restart")
         if restart and chain.frames:
             chain.restarts.append(f"{frame} ({restart})")
+        elif restart and self._ledger(target).has(frame - 1):  # frames made before lead here, but their chain is gone
+            chain.restarts.append(f"{frame} (the chain of the frames before was not left open)")
         chain.frames += 1
         self._note(target)
         return image
+
+    def _open_chain(self, client: Client, target: Target, frame: int) -> _Chain:
+        """The node's chain for this job: the one an interrupted render left open when this frame follows its last,
+        else a new sequence."""
+        settings = frames.fingerprint(np.zeros(1), {"style": self._style_hash(target), "options": target.options})
+        ledger = self._ledger(target)
+        left = ledger.chain
+        if left and left.get("settings") == settings and left.get("frame") == frame - 1:
+            chain = _Chain(str(left["job_id"]), settings)
+            recorded = target.recorded_motion(frame - 1)
+            chain.vectors = (frame - 1, frames.read_vectors(recorded)) if recorded.is_file() else None
+        else:
+            chain = _Chain(self._new_sequence(client, target), settings)
+        if left:
+            ledger.keep_chain(None)  # taken up, or of no use to a render that does not follow it
+        self._chains[target.node], self._targets[target.node] = chain, target
+        return chain
+
+    def _new_sequence(self, client: Client, target: Target) -> str:
+        for attempt in range(2):
+            try:
+                return client.open_sequence(self._style_id(client, target), target.options, temporal=True)
+            except DaemonError as exc:
+                if exc.code != "unknown_style" or attempt:
+                    raise
+                self._styles.clear()  # the daemon dropped it from its cache: upload it again
+        raise AssertionError("unreachable")
 
     def _note(self, target: Target) -> None:
         """The status line's words on how the node's frames followed each other."""
@@ -275,7 +314,11 @@ class Job(threading.Thread):
         self.counts.temporal = list(self._modes.values())
 
     def _close_chains(self, client: Client) -> None:
-        for chain in self._chains.values():
+        """End the job's sequences on the daemon; an interrupted render's are left open and noted for the next."""
+        for node, chain in self._chains.items():
+            if self._interrupted and not self.cancelled and chain.vectors is not None:
+                self._ledger(self._targets[node]).keep_chain({"job_id": chain.job_id, "frame": chain.vectors[0], "settings": chain.settings})
+                continue
             try:
                 client.close_sequence(chain.job_id)
             except DaemonError:

@@ -163,6 +163,25 @@ def references(addon: object, node: bpy.types.Node, scene: bpy.types.Scene, out:
         save_with_view(out / "stylised" / f"{frame:04d}.png", out / "expected" / f"{frame:04d}.png", scene, "sRGB")
 
 
+def render_interrupted(addon: object, scene: bpy.types.Scene, last: int) -> None:
+    """A render cancelled after frame `last`, as Esc does in the UI: the frames so far are written, then Blender
+    calls the render_cancel handlers instead of render_complete. A script cannot press Esc, so the frames are
+    rendered with the range cut short, render_complete held back, and the add-on's cancel handler called."""
+    end, complete = scene.frame_end, bpy.app.handlers.render_complete
+    held = [h for h in complete if getattr(h, "__module__", "").startswith(addon.__name__)]
+    for handler in held:
+        complete.remove(handler)
+    scene.frame_end = last
+    try:
+        assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    finally:
+        scene.frame_end = end
+        complete.extend(held)
+    for handler in list(bpy.app.handlers.render_cancel):
+        if getattr(handler, "__module__", "").startswith(addon.__name__):
+            handler(scene)
+
+
 def cancel_after_first_frame(job: object, timeout: float = 240.0) -> None:
     """Press Cancel as soon as one frame is stylised (the job runs on while this thread sleeps)."""
     deadline = time.monotonic() + timeout
@@ -232,6 +251,8 @@ def main(settings: dict) -> dict:
                 result["rendered"] = {"render": file_hashes(render_dir), "passes": file_hashes(out / "passes")}
                 if user_output := settings.get("user_output"):
                     result["rendered"]["user"] = file_hashes(Path(user_output))
+            elif step.startswith("render_interrupted:"):  # frames 1 to N rendered, then the render cancelled
+                render_interrupted(addon, scene, int(step.partition(":")[2]))
             elif step == "stylize_rendered":
                 assert bpy.ops.styleswap.stylize_rendered() == {"FINISHED"}
             elif step.startswith("stylize_folder:"):
@@ -268,7 +289,7 @@ def main(settings: dict) -> dict:
                 result["recorded_after_button"] = sorted(s.name for s in addon.graph.recorder(addon.compat.scene_tree(scene)).inputs)
             elif step == "tree":
                 result["tree"] = describe_tree(addon.compat.scene_tree(scene))
-            if step == "render" or step.startswith("stylize"):
+            if step.startswith("render") or step.startswith("stylize"):
                 job = addon.render.wait(timeout=settings.get("job_timeout", 120))
                 c = job.counts if job else None
                 result["runs"].append(

@@ -352,3 +352,21 @@ def test_stable_animation_follows_the_vector_pass_and_says_when_it_cannot(blende
     # drops less than the warped error.
     assert stable_flicker < 0.85 * flicker, (flicker, stable_flicker)
     assert stable_warped < 0.5 * warped, (warped, stable_warped)
+
+
+def test_a_cancelled_render_resumed_keeps_the_chain(blender: Blender, tmp_path):
+    """The pan rendered to the end in one go, and cancelled after frame 3 then rendered again: the second render keeps
+    frames 1 to 3 and goes on with the same chain on the daemon, so frames 4 to 6 are what one unbroken render made
+    (measured: bit for bit; without the chain kept, frame 4 differs by 1.9 8-bit steps on average, up to 40)."""
+    scene = {"render_pass": "combined", "view": "Standard", "frames": 6, "size": (128, 96), "pan": True, "vector": True}
+    whole = blender.run(tmp_path / "whole", ["render"], **scene)
+    resumed = blender.run(tmp_path / "resumed", ["render_interrupted:3", "render"], **scene)
+    assert "6 frame(s) following the Vector pass" in whole["runs"][0]["summary"]
+    cut, again = resumed["runs"]
+    assert (cut["submitted"], cut["stylised"], cut["failed"]) == (3, 3, 0), cut
+    assert (again["submitted"], again["stylised"], again["kept"], again["failed"]) == (6, 3, 3, 0), again
+    assert "3 frame(s) following the Vector pass" in again["summary"] and "restarted" not in again["summary"], again["summary"]
+    for n in range(1, 7):
+        name = f"{n:04d}.png"
+        assert np.abs(frame(tmp_path / "resumed" / "out" / "source" / name) - frame(tmp_path / "whole" / "out" / "source" / name)).max() < 0.05
+        assert np.abs(frame(tmp_path / "resumed" / "out" / "stylised" / name) - frame(tmp_path / "whole" / "out" / "stylised" / name)).max() < 0.5, n
