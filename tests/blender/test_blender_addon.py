@@ -370,3 +370,14 @@ def test_a_cancelled_render_resumed_keeps_the_chain(blender: Blender, tmp_path):
         name = f"{n:04d}.png"
         assert np.abs(frame(tmp_path / "resumed" / "out" / "source" / name) - frame(tmp_path / "whole" / "out" / "source" / name)).max() < 0.05
         assert np.abs(frame(tmp_path / "resumed" / "out" / "stylised" / name) - frame(tmp_path / "whole" / "out" / "stylised" / name)).max() < 0.5, n
+
+
+def test_a_single_frame_with_the_vector_pass_is_the_per_frame_result(blender: Blender, tmp_path):
+    """One frame has no frame before it to follow: the chain starts and ends there, as `styleswap stylize` makes it."""
+    report = blender.run(tmp_path, ["render"], render_pass="combined", view="Standard", frames=1, size=(128, 96), pan=True, vector=True)
+    run = report["runs"][0]
+    assert (run["submitted"], run["stylised"], run["failed"]) == (1, 1, 0), run
+    assert "1 frame(s) following the Vector pass" in run["summary"] and "restarted" not in run["summary"]
+    out = tmp_path / "out"
+    reference = cli_stylize(out / "source", tmp_path / "cli", ("--max-size", "128"))
+    assert np.abs(frame(out / "stylised" / "0001.png") - frame(reference / "0001.png")).max() < 0.5
