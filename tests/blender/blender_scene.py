@@ -5,7 +5,7 @@ Style Swap node, do what the test asks, and write what happened to a JSON file.
 
 Settings: zip, install ("extension" | "legacy"), connection (the daemon's connection file), style,
 out (the node's output folder), render_dir, render_pass ("combined" | "diffuse"), view ("Standard" | "AgX"),
-transparent, frames, size ([width, height]; also the node's max size), pan (the camera pans over a still scene), vector (the Vector pass on), preserve_color (the node's option), output (the node's output folder as the
+transparent, frames, size ([width, height]; also the node's max size), pan (the camera pans right and up over a still scene), vector (the Vector pass on), preserve_color (the node's option), output (the node's output folder as the
 user types it; default: `out`), user_output (a folder: a File Output
 node of the user's own records the Combined pass there as float EXR), steps (in order; each of "render",
 "stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite",
@@ -92,11 +92,11 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
         cube.keyframe_insert("location", frame=5)
     bpy.ops.object.camera_add(location=(0, -7, 3), rotation=(1.2, 0, 0))
     scene.camera = bpy.context.object
-    if settings.get("pan"):  # the camera moves right at a steady pace: every pixel moves between frames
+    if settings.get("pan"):  # the camera moves right and up at a steady pace: every pixel moves between frames
         camera = scene.camera
-        camera.location.x = -0.6
+        camera.location.x, camera.location.z = -0.6, 2.8
         camera.keyframe_insert("location", frame=1)
-        camera.location.x = 0.6
+        camera.location.x, camera.location.z = 0.6, 3.2
         camera.keyframe_insert("location", frame=scene.frame_end)
         for curve in _curves(camera):
             for key in curve.keyframe_points:
