@@ -4,9 +4,9 @@ silently ignored, so unknown keys and wrong types are `bad_params` before any wo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
-from typing import Any
 
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.stylize import Options, fit_within

@@ -93,7 +93,14 @@ def run(
         log(f"frame {t + 1}/{len(frames)}: {per.seconds[-1]:.2f} / {tem.seconds[-1]:.2f} s, objective {per.objectives[-1]:.4f} / {tem.objectives[-1]:.4f}")
     contents = [f.rgb for f in frames]
     motions = [_motion(contents[t - 1], contents[t]) for t in range(1, len(contents))]
-    report = {"frames": len(frames), "size": list(frames[0].size), "margin": options.temporal_margin, "blend": options.temporal_blend, "restarts": restarts, "modes": {}}
+    report = {
+        "frames": len(frames),
+        "size": list(frames[0].size),
+        "margin": options.temporal_margin,
+        "blend": options.temporal_blend,
+        "restarts": restarts,
+        "modes": {},
+    }
     report["content_warped_error"] = _warped_error(contents, motions)
     for name, mode in (("per-frame", per), ("temporal", tem)):
         flicker, static, clear = _flicker(contents, mode.outputs)
