@@ -85,7 +85,13 @@ def run(client, scene, style_id, numbers, motion: bool, **kwargs):
     received, summaries = {}, {}
     items = [(n, frame(scene, n), motion_image(pan_motion()) if motion else None) for n in numbers]
     result = client.run_sequence(
-        items, lambda n, image: received.update({n: pixels(image).copy()}), style_id, OPTIONS, window=2, on_summary=lambda n, s: summaries.update({n: s}), **kwargs
+        items,
+        lambda n, image: received.update({n: pixels(image).copy()}),
+        style_id,
+        OPTIONS,
+        window=2,
+        on_summary=lambda n, s: summaries.update({n: s}),
+        **kwargs,
     )
     return result, received, summaries
 
@@ -149,10 +155,22 @@ def test_a_resumed_sequence_keeps_the_chain(daemon, engine, scene, style, style_
 
 
 BAD = [
-    ("NaN", lambda m: np.where(np.arange(SIDE)[None, :, None] == 3, np.nan, m).astype(np.float32), "the motion of frame 1 is NaN or infinite at 64 pixels: send finite displacements in pixels"),
+    (
+        "NaN",
+        lambda m: np.where(np.arange(SIDE)[None, :, None] == 3, np.nan, m).astype(np.float32),
+        "the motion of frame 1 is NaN or infinite at 64 pixels: send finite displacements in pixels",
+    ),
     ("size", lambda m: np.ascontiguousarray(m[:-2]), f"the motion of frame 1 is {SIDE}x{SIDE - 2} but the frame is {SIDE}x{SIDE}"),
-    ("channels", lambda m: np.ascontiguousarray(m[..., :3]), "the motion of frame 1 must be f32 with 2 channels (backward dx, dy) or 4 (backward, forward), not 3 channel(s) of f32"),
-    ("dtype", lambda m: np.zeros((SIDE, SIDE, 2), np.uint8), "the motion of frame 1 must be f32 with 2 channels (backward dx, dy) or 4 (backward, forward), not 2 channel(s) of u8"),
+    (
+        "channels",
+        lambda m: np.ascontiguousarray(m[..., :3]),
+        "the motion of frame 1 must be f32 with 2 channels (backward dx, dy) or 4 (backward, forward), not 3 channel(s) of f32",
+    ),
+    (
+        "dtype",
+        lambda m: np.zeros((SIDE, SIDE, 2), np.uint8),
+        "the motion of frame 1 must be f32 with 2 channels (backward dx, dy) or 4 (backward, forward), not 2 channel(s) of u8",
+    ),
 ]
 
 
@@ -160,14 +178,20 @@ BAD = [
 def test_bad_motion_is_refused_and_the_sequence_goes_on(daemon, scene, style_id, name, spoil, message):
     peer = RawPeer(daemon.info)
     try:
-        create = peer.send(Message("sequence", "t2", {"options": OPTIONS, "style_id": style_id, "temporal": True, "frames": [0]}, (frame(scene, 0).as_role("content"),)))
+        create = peer.send(
+            Message("sequence", "t2", {"options": OPTIONS, "style_id": style_id, "temporal": True, "frames": [0]}, (frame(scene, 0).as_role("content"),))
+        )
         job_id = peer.reply_to(create.id).params["job_id"]
         bad = to_image(spoil(pan_motion())).as_role("motion")
-        refused = peer.reply_to(peer.send(Message("sequence", "t2", {"job_id": job_id, "frames": [1], "motion_frames": [1]}, (frame(scene, 1).as_role("content"), bad))).id)
+        refused = peer.reply_to(
+            peer.send(Message("sequence", "t2", {"job_id": job_id, "frames": [1], "motion_frames": [1]}, (frame(scene, 1).as_role("content"), bad))).id
+        )
         assert refused.type == "error" and refused.params["code"] == "bad_params"
         assert refused.params["message"] == message
         good = motion_image(pan_motion()).as_role("motion")
-        again = peer.send(Message("sequence", "t2", {"job_id": job_id, "frames": [1], "motion_frames": [1], "last": True}, (frame(scene, 1).as_role("content"), good)))
+        again = peer.send(
+            Message("sequence", "t2", {"job_id": job_id, "frames": [1], "motion_frames": [1], "last": True}, (frame(scene, 1).as_role("content"), good))
+        )
         assert peer.reply_to(again.id).type == "ack"
         results = {}
         while True:
