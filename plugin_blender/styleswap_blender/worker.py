@@ -226,9 +226,13 @@ class Job(threading.Thread):
         frames.write_png(target.frame_file("source", frame), content)  # exactly what the daemon is sent
         self.counts.frame, self.counts.fraction = frame, 0.0
         self._note(target)
-        if target.motion == FOLLOW_VECTORS and mask is None and target.recorded_motion(frame).is_file():  # else not recorded: alone
+        if target.motion == FOLLOW_VECTORS and mask is None and target.recorded_motion(frame).is_file():
             image = self._stylize_in_chain(client, target, frame, content)
         else:
+            if target.motion == FOLLOW_VECTORS:  # the engine does not combine a mask with a chain yet
+                why = "a Mask input and Stable Animation do not combine yet" if mask is not None else f"no Vector pass was recorded for frame {frame}"
+                self._modes[target.node] = f"{target.node}: frame by frame, {why}"
+                self.counts.temporal = list(self._modes.values())
             image = self._stylize_alone(client, target, content, mask)
         frames.write_png(target.frame_file("stylised", frame), frames.from_image(image))
         target.frame_file("previous", frame).unlink(missing_ok=True)  # made for another source or settings
