@@ -61,7 +61,6 @@ class Job:
     chain_frame: int | None = None  # the frame the temporal chain last went through
     temporal_device: str = ""  # the device its state's tensors are on ("": none yet)
 
-
     def event(self, type: str, params: dict[str, Any], buffers: Iterable[Image] = ()) -> Message:
         return self.request.reply(type, {"job_id": self.id, **params}, buffers)
 
