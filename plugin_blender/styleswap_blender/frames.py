@@ -47,6 +47,28 @@ def read_content(path: Path) -> np.ndarray:
     return np.round(np.clip(pixels, 0.0, 1.0) * _TOP).astype(np.uint16)
 
 
+def read_vectors(path: Path) -> np.ndarray:
+    """A recorded Vector pass as float32 (H, W, C), top row first, as Blender wrote it: (x, y) towards where each
+    pixel was in the previous frame, then (z, w) the negated motion to the next one, in pixels with y up (checked
+    on renders of 4.5 and 5.0). Values that are not finite count as no motion."""
+    buf = oiio.ImageBuf(str(path))
+    if buf.has_error:
+        raise OSError(f"cannot read the Vector pass {path}: {buf.geterror()}")
+    spec = buf.spec()
+    values = np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def motion_from_vectors(vectors: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """The protocol's motion (y down) from this frame's Vector pass: backward (x, -y); with the previous frame's
+    pass (when it is the frame just before, and the recording kept all four channels), forward (-z, w) on its pixels."""
+    backward = np.stack([vectors[..., 0], -vectors[..., 1]], axis=-1)
+    if previous is None or previous.shape[2] < 4 or previous.shape[:2] != vectors.shape[:2]:
+        return np.ascontiguousarray(backward, dtype="<f4")
+    forward = np.stack([-previous[..., 2], previous[..., 3]], axis=-1)
+    return np.ascontiguousarray(np.concatenate([backward, forward], axis=-1), dtype="<f4")
+
+
 def read_mask(path: Path) -> np.ndarray:
     """A recorded matte as float32 (H, W) in [0, 1], top row first: its first channel as Blender computed it (no
     view transform: a matte is a weight, not a colour); NaN counts as 0, overshoot is clipped."""
@@ -153,14 +175,29 @@ class Ledger:
     def __init__(self, folder: Path) -> None:
         self.path = folder / self.NAME
         try:
-            self._done: dict[str, str] = json.loads(self.path.read_text())["frames"]
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            self._done = {}
+            saved = json.loads(self.path.read_text())
+            self._done: dict[str, str] = saved["frames"]
+            self.chain: dict[str, Any] | None = saved.get("chain")
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+            self._done, self.chain = {}, None
 
     def is_done(self, frame: int, key: str, output: Path) -> bool:
         return self._done.get(str(frame)) == key and output.is_file()
 
+    def has(self, frame: int) -> bool:
+        return str(frame) in self._done
+
     def record(self, frame: int, key: str) -> None:
         self._done[str(frame)] = key
+        self._save()
+
+    def keep_chain(self, chain: dict[str, Any] | None) -> None:
+        """The daemon sequence an interrupted render left open (its job id, last frame, settings), for the next
+        render to go on with; None once it is taken up or ended."""
+        self.chain = chain
+        self._save()
+
+    def _save(self) -> None:
+        state: dict[str, Any] = {"frames": self._done, **({"chain": self.chain} if self.chain else {})}
         with replacing(self.path) as tmp, open(tmp, "w") as out:
-            json.dump({"frames": self._done}, out, indent=1, sort_keys=True)
+            json.dump(state, out, indent=1, sort_keys=True)

@@ -28,7 +28,8 @@ MANAGED = "styleswap_passes"  # id property marking the recorder node
 FIRST_FRAME = 1  # sequence files are numbered by scene frame: frame N is ####.png with N in it
 MAX_FRAMES = 1048574  # Blender's largest frame number
 
-INPUTS_RECORDED = ("Image", "Mask")  # the Style Swap node's inputs whose sources are recorded for the daemon
+INPUTS_RECORDED = ("Image", "Mask")
+VECTOR = "Vector"  # the Render Layers output of the Vector pass (motion to the previous and the next frame)  # the Style Swap node's inputs whose sources are recorded for the daemon
 _pass_items_cache: list[tuple[str, str, str, int]] = []  # Blender needs dynamic enum strings kept alive
 
 
@@ -51,6 +52,20 @@ def pass_items(node: bpy.types.Node, context: bpy.types.Context | None) -> list[
     names = [(s.identifier, "Combined" if s.identifier == "Image" else s.name) for s in sockets] or [("Image", "Combined")]
     _pass_items_cache[:] = [(ident, name, f"Stylise the {name} pass", pass_number(ident)) for ident, name in names]
     return _pass_items_cache
+
+
+def vector_socket(node: bpy.types.Node) -> bpy.types.NodeSocket | None:
+    """The Vector pass of the Render Layers node feeding `node`; None while the view layer has it off."""
+    layers = render_layers(node)
+    socket = layers.outputs.get(VECTOR) if layers else None
+    return socket if socket is not None and compat.socket_available(socket) else None
+
+
+def motion_recording(node: bpy.types.Node) -> str | None:
+    """The file prefix of the recorded Vector pass a Stable Animation node follows; None when it stylises frame by
+    frame (the option is off, or the Vector pass is)."""
+    socket = vector_socket(node) if node.temporal else None
+    return None if socket is None else str(Path(bpy.path.abspath(passes_folder(node.id_data))) / slot_name(socket))
 
 
 def on_pass(node: bpy.types.Node, context: bpy.types.Context | None) -> None:
@@ -140,6 +155,8 @@ def recorded_sockets(tree: bpy.types.NodeTree) -> dict[str, bpy.types.NodeSocket
             socket = node.inputs.get(name)  # a node made before the Mask input has none
             if socket is not None and socket.is_linked:
                 wanted[slot_name(socket.links[0].from_socket)] = socket.links[0].from_socket
+        if node.temporal and (vector := vector_socket(node)) is not None:
+            wanted[slot_name(vector)] = vector
     return dict(sorted(wanted.items()))
 
 

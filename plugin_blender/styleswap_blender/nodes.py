@@ -43,6 +43,12 @@ class StyleSwapNode(bpy.types.CompositorNodeCustomGroup):
     style_image: bpy.props.StringProperty(name="Style Image", subtype="FILE_PATH", description="The picture whose style is applied")
     render_pass: bpy.props.EnumProperty(name="Pass", items=graph.pass_items, default=graph.pass_number("Image"), update=graph.on_pass, description="Which render pass to stylise")
     output: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//styleswap/", update=graph.on_output, description="Folder for the recorded passes and the stylised sequence")
+    temporal: bpy.props.BoolProperty(
+        name="Stable Animation",
+        default=True,
+        update=lambda node, context: schedule_sync(),
+        description="Stylise an animation's frames in order, each following the render's Vector pass from the frame before (less flicker); needs the Vector pass",
+    )
 
     def init(self, context: bpy.types.Context) -> None:
         self.node_tree = graph.new_group()

@@ -1,4 +1,5 @@
-"""Operators: stylise frames already rendered, composite without rendering, cancel, start the daemon."""
+"""Operators: stylise frames already rendered, composite without rendering, cancel, start the daemon, turn on the
+Vector pass."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import bpy
 from styleswap_client import start_daemon
 from styleswap_protocol import default_connection_path
 
-from . import recompose, render
+from . import graph, recompose, render
 
 _IMAGE_SUFFIXES = {".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp", ".hdr"}
 
@@ -40,7 +41,7 @@ class STYLESWAP_OT_stylize_rendered(bpy.types.Operator):
             if not job_targets:
                 raise ValueError("the compositor has no Style Swap node")
             if self.directory:
-                target = dataclasses.replace(job_targets[0][0], mask_recording=None)  # a folder's frames have no recorded matte
+                target = dataclasses.replace(job_targets[0][0], mask_recording=None, motion_recording=None)  # a folder's frames have no recordings
                 work = [(target, n, p) for n, p in numbered_frames(Path(bpy.path.abspath(self.directory))).items()]
             else:
                 frames = range(scene.frame_start, scene.frame_end + 1, scene.frame_step)
@@ -111,7 +112,20 @@ class STYLESWAP_OT_start_daemon(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (STYLESWAP_OT_stylize_rendered, STYLESWAP_OT_composite, STYLESWAP_OT_cancel, STYLESWAP_OT_start_daemon)
+class STYLESWAP_OT_enable_vector_pass(bpy.types.Operator):
+    """Turn on the view layer's Vector pass, which Stable Animation follows from frame to frame"""
+
+    bl_idname = "styleswap.enable_vector_pass"
+    bl_label = "Enable Vector Pass"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        context.view_layer.use_pass_vector = True
+        graph.sync_all()  # record it from the next render on
+        self.report({"INFO"}, "Style Swap: the Vector pass is on; render again for stable animation")
+        return {"FINISHED"}
+
+
+CLASSES = (STYLESWAP_OT_stylize_rendered, STYLESWAP_OT_composite, STYLESWAP_OT_cancel, STYLESWAP_OT_start_daemon, STYLESWAP_OT_enable_vector_pass)
 
 
 def register() -> None:

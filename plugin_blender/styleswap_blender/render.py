@@ -51,7 +51,9 @@ def targets(scene: bpy.types.Scene) -> list[tuple[worker.Target, bpy.types.Node]
         folder = node.folder()
         if (other := next((t.node for t, _ in found if t.folder == folder), None)) is not None:
             raise ValueError(f"{node.name} and {other} write to the same output folder {folder}: give each node its own")
-        found.append((worker.Target(node.name, style, options, folder, prefix, graph.recording(node, "Mask")), node))
+        motion = graph.motion_recording(node)
+        mode = worker.FOLLOW_VECTORS if motion else worker.VECTOR_OFF if node.temporal else worker.PER_FRAME
+        found.append((worker.Target(node.name, style, options, folder, prefix, graph.recording(node, "Mask"), motion, mode), node))
     return found
 
 
@@ -140,6 +142,7 @@ def summary(job: worker.Job) -> str:
         parts.append(f"{c.failed} failed")
     if (left := c.submitted - c.stylised - c.kept - c.failed) > 0:
         parts.append(f"{left} not stylised ({'cancelled' if job.cancelled else c.stopped or 'the job ended'})")
+    parts.extend(c.temporal)
     return ", ".join(parts) + f" in {time.monotonic() - job.started_at:.1f} s"
 
 
@@ -196,8 +199,18 @@ def _on_write(scene: bpy.types.Scene, *_: object) -> None:
 
 @persistent
 def _on_done(scene: bpy.types.Scene, *_: object) -> None:
+    _end_render(interrupted=False)
+
+
+@persistent
+def _on_cancel(scene: bpy.types.Scene, *_: object) -> None:
+    """The render was cancelled: what it made is stylised, and a temporal chain stays open for the next render."""
+    _end_render(interrupted=True)
+
+
+def _end_render(interrupted: bool) -> None:
     if STATE.rendering is not None:
-        STATE.rendering.finish()
+        STATE.rendering.finish(interrupted)
     STATE.rendering = None
     for folder, frame in STATE.refused_held:
         frames.restore(folder, frame)
@@ -209,7 +222,7 @@ _HANDLERS = (
     (bpy.app.handlers.render_pre, _on_frame),
     (bpy.app.handlers.render_write, _on_write),
     (bpy.app.handlers.render_complete, _on_done),
-    (bpy.app.handlers.render_cancel, _on_done),
+    (bpy.app.handlers.render_cancel, _on_cancel),
 )
 
 

@@ -11,6 +11,8 @@ from styleswap_protocol.options import HOST_OPTIONS
 from . import graph
 from .state import STATE
 
+VECTOR_OFF = "Vector pass off: frames are stylised one by one"
+
 
 def draw_node(node: bpy.types.Node, layout: bpy.types.UILayout) -> None:
     layout.prop(node, "style_image", text="")
@@ -18,7 +20,20 @@ def draw_node(node: bpy.types.Node, layout: bpy.types.UILayout) -> None:
     for option in HOST_OPTIONS:
         layout.prop(node, option.name)
     layout.prop(node, "output", text="")
+    draw_motion(node, layout)
     draw_job(layout)
+
+
+def draw_motion(node: bpy.types.Node, layout: bpy.types.UILayout) -> None:
+    """Stable Animation, and what it follows: the Vector pass, or nothing (frame by frame) while that is off."""
+    layout.prop(node, "temporal")
+    if not node.temporal:
+        return
+    if graph.vector_socket(node) is not None:
+        layout.label(text="Follows the Vector pass", icon="CHECKMARK")
+    else:
+        layout.label(text=VECTOR_OFF, icon="INFO")
+        layout.operator("styleswap.enable_vector_pass", icon="ADD")
 
 
 def draw_job(layout: bpy.types.UILayout) -> None:

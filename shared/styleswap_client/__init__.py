@@ -19,6 +19,7 @@ from .client import (
     StylizeResult,
     backend_command,
     connect,
+    motion_buffer,
     start_daemon,
     wait_until_ready,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "StylizeResult",
     "backend_command",
     "connect",
+    "motion_buffer",
     "start_daemon",
     "wait_until_ready",
 ]

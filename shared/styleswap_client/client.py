@@ -171,7 +171,7 @@ class Client:
 
     def run_sequence(
         self,
-        frames: Iterable[tuple[int, Image]],
+        frames: Iterable[tuple[int, Image] | tuple[int, Image, Image | None]],
         on_frame: Callable[[int, Image], None],
         style: Image | str | None = None,
         options: dict[str, Any] | None = None,
@@ -181,11 +181,18 @@ class Client:
         resume_from: int | None = None,
         window: int = 8,
         timeout: float | None = None,
+        temporal: bool = False,
+        on_summary: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> SequenceResult:
         """Stream `(frame number, image)` pairs through one job, `window` at a time, calling `on_frame`
         as results arrive (in the order they finish). To resume after losing a connection, pass the
         `job_id` and `resume_from` = last frame received + 1, and the frames not yet sent (resending one
-        is harmless); style and options are the job's already."""
+        is harmless); style, options and `temporal` are the job's already.
+
+        `temporal`: the frames are one shot, stylised in frame-number order each following the motion from
+        the one before (PROTOCOL.md, temporal sequences); a frame may then come as `(number, image, motion)`
+        with a `motion_buffer` (None: the daemon estimates the motion). `on_summary(frame, summary)` gets
+        each frame's result summary (its `temporal` entry says where the chain restarted and why)."""
         if window < 1:
             raise ValueError("window must be at least 1")
         source = _Lookahead(frames)
@@ -196,15 +203,17 @@ class Client:
                     raise ValueError("a new sequence needs a style (an image or an uploaded style id)")
                 style_id = style if isinstance(style, str) else self.upload_style(style)
                 params = {"options": dict(options or {}), "style_id": style_id}
+                if temporal:
+                    params["temporal"] = True
             else:
                 params = {"job_id": job_id}
             if resume_from is not None:
                 params["resume_from"] = resume_from
             batch = source.take(window)
-            request = self._send(mt.SEQUENCE, {**params, "frames": [n for n, _ in batch], "last": source.exhausted}, [image.as_role("content") for _, image in batch])
+            request = self._send(mt.SEQUENCE, {**params, **_frame_params(batch), "last": source.exhausted}, _frame_buffers(batch))
             job_id = str(self._ack(request, timeout)["job_id"])
             requests = {request.id}
-            outstanding = {n for n, _ in batch}
+            outstanding = {item[0] for item in batch}
             warnings: list[str] = []
             with self._cancel_on_error(job_id):
                 for msg in self._job_messages(job_id, requests, progress, timeout):
@@ -214,12 +223,51 @@ class Client:
                     warnings.extend(msg.params.get("warnings", []))
                     outstanding.discard(frame)
                     on_frame(frame, msg.buffers[0])
+                    if on_summary is not None and "summary" in msg.params:  # a held result resent on resume has none
+                        on_summary(frame, msg.params["summary"])
                     if not source.exhausted and len(outstanding) <= window // 2:
                         batch = source.take(window - len(outstanding))
-                        more = self._send(mt.SEQUENCE, {"job_id": job_id, "frames": [n for n, _ in batch], "last": source.exhausted}, [image.as_role("content") for _, image in batch])
+                        more = self._send(mt.SEQUENCE, {"job_id": job_id, **_frame_params(batch), "last": source.exhausted}, _frame_buffers(batch))
                         requests.add(more.id)
-                        outstanding.update(n for n, _ in batch)
+                        outstanding.update(item[0] for item in batch)
         return SequenceResult(job_id, int(msg.params.get("frames", 0)), warnings)
+
+    def open_sequence(self, style: Image | str, options: dict[str, Any] | None = None, *, temporal: bool = False, timeout: float | None = None) -> str:
+        """A sequence job with no frames yet, for a host that makes its frames one at a time (a render): send
+        them with `send_frame`, end it with `close_sequence`. Returns its job id."""
+        with self._lock:
+            style_id = style if isinstance(style, str) else self.upload_style(style)
+            params: dict[str, Any] = {"options": dict(options or {}), "style_id": style_id, "frames": []}
+            if temporal:
+                params["temporal"] = True
+            return str(self._ack(self._send(mt.SEQUENCE, params), timeout)["job_id"])
+
+    def send_frame(
+        self, job_id: str, frame: int, image: Image, motion: Image | None = None, *, progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> tuple[Image, dict[str, Any]]:
+        """One frame of an open sequence (with its `motion_buffer` in a temporal one), waited for: its result and
+        summary. A sequence whose connection was lost is taken over by the next `send_frame` with its job id."""
+        with self._lock:
+            batch = [(frame, image, motion)]
+            request = self._send(mt.SEQUENCE, {"job_id": job_id, **_frame_params(batch), "last": False}, _frame_buffers(batch))
+            self._ack(request, timeout)
+            with self._cancel_on_error(job_id):
+                for msg in self._job_messages(job_id, {request.id}, progress, timeout):
+                    if msg.type == mt.RESULT:
+                        raise DaemonError("cancelled", f"sequence {job_id} ended before frame {frame} was made", job_id=job_id)
+                    if msg.params.get("frame") == frame:
+                        return msg.buffers[0], dict(msg.params.get("summary") or {})
+            raise DaemonError("malformed", "the daemon's answers ended early")  # _job_messages only ends on RESULT
+
+    def close_sequence(self, job_id: str, timeout: float | None = None) -> int:
+        """End an open sequence once its frames are in; returns how many frames it produced."""
+        with self._lock:
+            request = self._send(mt.SEQUENCE, {"job_id": job_id, "frames": [], "last": True})
+            self._ack(request, timeout)
+            for msg in self._job_messages(job_id, {request.id}, None, timeout):
+                if msg.type == mt.RESULT:
+                    return int(msg.params.get("frames", 0))
+            return 0
 
     def cancel(self, job_id: str, timeout: float | None = None) -> None:
         """Cancel a job by id; from any thread (it uses its own short connection)."""
@@ -322,10 +370,30 @@ class Client:
             pass  # the daemon is gone or silent: nothing is left to cancel that we can reach
 
 
+def motion_buffer(width: int, height: int, data: Any, forward: bool = False) -> Image:
+    """A temporal sequence frame's motion (PROTOCOL.md, temporal sequences): `data` holds little-endian float32
+    displacements in pixels, top row first, per pixel (dx, dy) towards where it was in the previous frame
+    (x right, y down); with `forward`, followed by (dx, dy) taking the previous frame's pixel at this position to
+    where it is in this frame (the previous frame's own forward vectors)."""
+    return Image(width, height, 4 if forward else 2, "f32", data, "motion")
+
+
+def _frame_params(batch: list[tuple]) -> dict[str, Any]:
+    params: dict[str, Any] = {"frames": [item[0] for item in batch]}
+    if moving := [item[0] for item in batch if len(item) > 2 and item[2] is not None]:
+        params["motion_frames"] = moving
+    return params
+
+
+def _frame_buffers(batch: list[tuple]) -> list[Image]:
+    contents = [item[1].as_role("content") for item in batch]
+    return contents + [item[2].as_role("motion") for item in batch if len(item) > 2 and item[2] is not None]
+
+
 class _Lookahead:
     """Batches from an iterator, knowing whether it is exhausted (so the last batch can say `last`)."""
 
-    def __init__(self, items: Iterable[tuple[int, Image]]) -> None:
+    def __init__(self, items: Iterable[tuple]) -> None:
         self._items = iter(items)
         self._next = next(self._items, None)
 
@@ -333,7 +401,7 @@ class _Lookahead:
     def exhausted(self) -> bool:
         return self._next is None
 
-    def take(self, count: int) -> list[tuple[int, Image]]:
+    def take(self, count: int) -> list[tuple]:
         batch = []
         while self._next is not None and len(batch) < count:
             batch.append(self._next)

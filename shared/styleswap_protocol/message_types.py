@@ -25,7 +25,7 @@ BUFFER_ROLES: Final = {
     HELLO: {},
     STYLIZE: {"content": (1, 1), "style": (0, 1), "mask": (0, 1)},
     UPLOAD_STYLE: {"style": (1, 1)},
-    SEQUENCE: {"content": (0, None)},
+    SEQUENCE: {"content": (0, None), "motion": (0, None)},
     CANCEL: {},
     SHUTDOWN: {},
 }

@@ -152,6 +152,10 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option("score", bool, False, "Score", "Also measure the result's swap objective (one more encoding with the inverse network)"),
+    # the temporal mode's (a sequence stylised in order, each frame following the motion from the one before);
+    # the margin's default is measured in docs/temporal.md
+    Option("temporal_margin", float, 0.02, "Temporal Margin", "In a temporal sequence: how much better (in normalised correlation) a style patch must match than the one the previous frame chose at that point to replace it", minimum=0.0, maximum=2.0),
+    Option("temporal_blend", float, 0.5, "Temporal Blend", "In a temporal sequence: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0: none)", minimum=0.0, maximum=0.99),
 )
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -19,7 +19,7 @@ DTYPE_SIZES: Final[Mapping[str, int]] = {"u8": 1, "u16": 2, "f32": 4}
 ORDER_TOP_DOWN: Final = "top-down"
 MAX_CHANNELS: Final = 4
 _DESCRIPTOR_KEYS: Final = frozenset({"width", "height", "channels", "dtype", "order"})
-ROLES: Final = ("content", "style", "mask")
+ROLES: Final = ("content", "style", "mask", "motion")
 """What a buffer is for in a request: the daemon finds buffers by role, never by position (message_types.BUFFER_ROLES
 says which roles each request takes)."""
 

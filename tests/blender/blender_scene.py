@@ -5,7 +5,7 @@ Style Swap node, do what the test asks, and write what happened to a JSON file.
 
 Settings: zip, install ("extension" | "legacy"), connection (the daemon's connection file), style,
 out (the node's output folder), render_dir, render_pass ("combined" | "diffuse"), view ("Standard" | "AgX"),
-transparent, frames, size ([width, height]; also the node's max size), preserve_color (the node's option), output (the node's output folder as the
+transparent, frames, size ([width, height]; also the node's max size), pan (the camera pans right and up over a still scene), vector (the Vector pass on), preserve_color (the node's option), output (the node's output folder as the
 user types it; default: `out`), user_output (a folder: a File Output
 node of the user's own records the Combined pass there as float EXR), steps (in order; each of "render",
 "stylize_rendered", "stylize_folder:<dir>", "stylize_folder_then_cancel:<dir>", "composite",
@@ -86,11 +86,22 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
     bpy.ops.mesh.primitive_cube_add(size=1.0, location=(-1.5, 0, 0))
     cube = bpy.context.object
     cube.data.materials.append(material("Cube", (0.2, 0.3, 0.9)))
-    cube.keyframe_insert("location", frame=1)
-    cube.location.x = 1.5
-    cube.keyframe_insert("location", frame=5)
+    if not settings.get("pan"):  # with a camera pan, the scene stands still
+        cube.keyframe_insert("location", frame=1)
+        cube.location.x = 1.5
+        cube.keyframe_insert("location", frame=5)
     bpy.ops.object.camera_add(location=(0, -7, 3), rotation=(1.2, 0, 0))
     scene.camera = bpy.context.object
+    if settings.get("pan"):  # the camera moves right and up at a steady pace: every pixel moves between frames
+        camera = scene.camera
+        camera.location.x, camera.location.z = -0.6, 2.8
+        camera.keyframe_insert("location", frame=1)
+        camera.location.x, camera.location.z = 0.6, 3.2
+        camera.keyframe_insert("location", frame=scene.frame_end)
+        for curve in _curves(camera):
+            for key in curve.keyframe_points:
+                key.interpolation = "LINEAR"
+    scene.view_layers[0].use_pass_vector = bool(settings.get("vector"))
     bpy.ops.object.light_add(type="SUN", rotation=(0.6, 0.2, 0.4))
     bpy.context.object.data.energy = 3.0
     scene.view_layers[0].use_pass_diffuse_color = True
@@ -121,6 +132,14 @@ def build_scene(addon: object, settings: dict) -> bpy.types.Node:
     return node
 
 
+def _curves(thing: bpy.types.Object) -> list:
+    """An object's animation curves: on the action in 4.5, in its layered channelbag from 5.0."""
+    action = thing.animation_data.action
+    if hasattr(action, "fcurves") and len(action.fcurves):
+        return list(action.fcurves)
+    return [curve for layer in action.layers for strip in layer.strips for bag in strip.channelbags for curve in bag.fcurves]
+
+
 def save_with_view(source: Path, target: Path, scene: bpy.types.Scene, colorspace: str) -> None:
     """Blender's own colour management as the reference: `source` decoded as `colorspace` and written
     through the scene's view transform, as a render output would be."""
@@ -142,6 +161,25 @@ def references(addon: object, node: bpy.types.Node, scene: bpy.types.Scene, out:
     scene.view_settings.view_transform = view
     for frame in frames:
         save_with_view(out / "stylised" / f"{frame:04d}.png", out / "expected" / f"{frame:04d}.png", scene, "sRGB")
+
+
+def render_interrupted(addon: object, scene: bpy.types.Scene, last: int) -> None:
+    """A render cancelled after frame `last`, as Esc does in the UI: the frames so far are written, then Blender
+    calls the render_cancel handlers instead of render_complete. A script cannot press Esc, so the frames are
+    rendered with the range cut short, render_complete held back, and the add-on's cancel handler called."""
+    end, complete = scene.frame_end, bpy.app.handlers.render_complete
+    held = [h for h in complete if getattr(h, "__module__", "").startswith(addon.__name__)]
+    for handler in held:
+        complete.remove(handler)
+    scene.frame_end = last
+    try:
+        assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    finally:
+        scene.frame_end = end
+        complete.extend(held)
+    for handler in list(bpy.app.handlers.render_cancel):
+        if getattr(handler, "__module__", "").startswith(addon.__name__):
+            handler(scene)
 
 
 def cancel_after_first_frame(job: object, timeout: float = 240.0) -> None:
@@ -213,6 +251,8 @@ def main(settings: dict) -> dict:
                 result["rendered"] = {"render": file_hashes(render_dir), "passes": file_hashes(out / "passes")}
                 if user_output := settings.get("user_output"):
                     result["rendered"]["user"] = file_hashes(Path(user_output))
+            elif step.startswith("render_interrupted:"):  # frames 1 to N rendered, then the render cancelled
+                render_interrupted(addon, scene, int(step.partition(":")[2]))
             elif step == "stylize_rendered":
                 assert bpy.ops.styleswap.stylize_rendered() == {"FINISHED"}
             elif step.startswith("stylize_folder:"):
@@ -243,9 +283,13 @@ def main(settings: dict) -> dict:
                 references(addon, node, scene, out)
             elif step.startswith("prefs:"):
                 set_preferences(addon.__name__, json.loads(step.partition(":")[2]))
+            elif step == "enable_vector_pass":  # the node panel's button
+                assert bpy.ops.styleswap.enable_vector_pass() == {"FINISHED"}
+                result["vector_pass"] = scene.view_layers[0].use_pass_vector
+                result["recorded_after_button"] = sorted(s.name for s in addon.graph.recorder(addon.compat.scene_tree(scene)).inputs)
             elif step == "tree":
                 result["tree"] = describe_tree(addon.compat.scene_tree(scene))
-            if step == "render" or step.startswith("stylize"):
+            if step.startswith("render") or step.startswith("stylize"):
                 job = addon.render.wait(timeout=settings.get("job_timeout", 120))
                 c = job.counts if job else None
                 result["runs"].append(

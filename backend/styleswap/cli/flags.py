@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable
 
 from styleswap_protocol.options import MB, OPTIONS, Option
 
 
-def add_option_flags(parser: argparse.ArgumentParser) -> None:
-    for option in OPTIONS:
+def add_option_flags(parser: argparse.ArgumentParser, which: Callable[[Option], bool] = lambda option: True) -> None:
+    """One flag per option of the schema (or per option ``which`` picks, for a command that takes only some)."""
+    for option in filter(which, OPTIONS):
         help = _sentence_case(option.help) + _default_text(option)
         if option.kind is bool:
             parser.add_argument(option.flag, dest=option.name, action="store_true", help=help)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from styleswap import __version__
 from styleswap.cli.flags import add_option_flags, option_values
-from styleswap.engine.choices import DEVICES, PRECISION_NAMES, TEMPORAL_BLEND, TEMPORAL_MARGIN
+from styleswap.engine.choices import DEVICES, PRECISION_NAMES
 from styleswap.engine.errors import StyleSwapError
 from styleswap.tools.train_config import TrainConfig
 from styleswap_protocol.options import BY_NAME
@@ -63,8 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--daemon", action="store_true", help="run on the styleswap-backend daemon (started if needed), which keeps the models loaded")
     run.add_argument("--mask", help="stylise only where this image is white (soft where gray), the rest stays as it is; the content's size")
     run.add_argument("--temporal", action="store_true", help="stylise the contents as the frames of one sequence, in name order, each following the motion from the one before (less flicker); a rerun into the same folder resumes after the last finished frame")
-    run.add_argument("--temporal-margin", type=float, default=TEMPORAL_MARGIN, help="with --temporal: how much better (in normalised correlation) a style patch must match than the one the previous frame chose here to replace it")
-    run.add_argument("--temporal-blend", type=float, default=TEMPORAL_BLEND, help="with --temporal: share of the previous result, moved along the motion, mixed into each frame where the motion is trusted (0 = none)")
     run.add_argument("--ray", metavar="ADDRESS", help="spread the images over a Ray cluster: auto (started with `ray start`), local, or HEAD:6379; outputs already written are skipped (docs/cluster.md)")
     run.add_argument("--color", action="store_true", help="write a grayscale content image's result in colour (default: grayscale in, grayscale out)")
     run.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -131,8 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     temporal.add_argument("style", help="style image")
     temporal.add_argument("--size", type=int, default=512, help="longest side the frames and the style are worked at")
     temporal.add_argument("--frames", dest="count", type=int, help="only the first N frames")
-    temporal.add_argument("--temporal-margin", type=float, default=TEMPORAL_MARGIN, help="see stylize --temporal-margin")
-    temporal.add_argument("--temporal-blend", type=float, default=TEMPORAL_BLEND, help="see stylize --temporal-blend")
+    add_option_flags(temporal, lambda option: option.name.startswith("temporal_"))
     temporal.add_argument("--match", choices=MATCHES, default=BY_NAME["match"].default, help="patch matching, as for stylize")
     temporal.add_argument("--strip", type=Path, help="write a PNG of a few frames: content, per-frame, temporal and their changes from frame to frame")
     temporal.add_argument("--json", type=Path, help="also write the measures to this JSON file")
@@ -217,7 +214,7 @@ def _stylize(args: argparse.Namespace) -> int:
             raise StyleSwapError("--temporal runs in this process for now, not on the daemon: leave out --daemon")
         if not batch:
             raise StyleSwapError(f"--temporal stylises a sequence: give a folder of frames or a glob pattern, not the single file {args.content}")
-        state = TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
+        state = TemporalState(options.temporal_margin, options.temporal_blend)
         temporal_files.check_sizes(contents)
     if args.daemon:
         from styleswap.cli.remote import DaemonEngine as Engine
@@ -244,7 +241,7 @@ def _stylize(args: argparse.Namespace) -> int:
     summaries, failed = [], 0
     if args.temporal:
         style = style_for(load_image(contents[0]).size)
-        key = temporal_files.run_key(Path(args.style), options, args.temporal_margin, args.temporal_blend)
+        key = temporal_files.run_key(Path(args.style), options)
         say = (lambda line: None) if args.json or args.quiet else (lambda line: print(line, file=sys.stderr))
         warn = lambda line: print(f"styleswap: {line}", file=sys.stderr)  # noqa: E731
         summaries, failed = temporal_files.stylize_sequence(engine, contents, targets, style, options, state, key, output, _save, lambda name: _progress_bar(name, args.quiet), say, warn)
@@ -401,23 +398,21 @@ def _eval(args: argparse.Namespace) -> int:
 def _eval_temporal(args: argparse.Namespace) -> int:
     from styleswap.engine.images import load_image
     from styleswap.engine.stylize import Engine, Options
-    from styleswap.engine.temporal import TemporalState
     from styleswap.tools import bench, temporal_eval
 
     files, _ = _contents(args.frames)
     files = files[: args.count] if args.count else files
     if len(files) < 2 or args.size < 32:
         raise StyleSwapError(f"eval-temporal needs at least 2 frames ({len(files)} given) and --size of at least 32")
-    TemporalState(args.temporal_margin, args.temporal_blend)  # refuse bad values before any work
+    options = Options(max_size=args.size, style_size=args.size, match=args.match, temporal_margin=args.temporal_margin, temporal_blend=args.temporal_blend)  # refused before any work
     if args.threads is not None:
         if args.threads < 1:
             raise StyleSwapError(f"--threads must be at least 1, not {args.threads}")
         temporal_eval.set_threads(args.threads)
     engine = Engine(args.device, precision=args.precision)
-    options = Options(max_size=args.size, style_size=args.size, match=args.match)
     frames = temporal_eval.load_frames(files, args.size)
     _same_size(files, [f.size for f in frames])
-    report, outputs = temporal_eval.run(engine, frames, load_image(args.style), options, args.temporal_margin, args.temporal_blend, lambda line: print(line, file=sys.stderr))
+    report, outputs = temporal_eval.run(engine, frames, load_image(args.style), options, lambda line: print(line, file=sys.stderr))
     print(temporal_eval.table(report, f"{engine.device} ({engine.precision}, {args.match} matching)", f"{args.frames} with {Path(args.style).name}"))
     if args.strip:
         temporal_eval.strip(frames, outputs, len(frames) // 2, 4, args.strip)

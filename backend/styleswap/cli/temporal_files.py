@@ -47,9 +47,10 @@ def check_sizes(contents: list[Path]) -> None:
             raise StyleSwapError(f"{path} is {size[0]}x{size[1]} but {first[0]} is {first[1][0]}x{first[1][1]}: a temporal sequence takes frames of one size")
 
 
-def run_key(style: Path, options: Options, margin: float, blend: float) -> str:
-    """What makes two runs the same sequence: frames made with another style or options do not continue this one."""
-    return json.dumps({"style": str(style.resolve()), "options": asdict(options), "margin": margin, "blend": blend}, sort_keys=True)
+def run_key(style: Path, options: Options) -> str:
+    """What makes two runs the same sequence: frames made with another style or options (the temporal ones among
+    them) do not continue this one."""
+    return json.dumps({"style": str(style.resolve()), "options": asdict(options)}, sort_keys=True)
 
 
 def resume(output: Path, contents: list[Path], key: str, state: TemporalState, engine: Engine) -> tuple[TemporalState, int]:

@@ -57,6 +57,9 @@ class Job:
     held: OrderedDict[int, Image] = field(default_factory=OrderedDict)
     produced: int = 0
     last: bool = False
+    temporal: Any = None  # a temporal sequence's TemporalState (the worker's alone: only it runs the job's frames)
+    chain_frame: int | None = None  # the frame the temporal chain last went through
+    temporal_device: str = ""  # the device its state's tensors are on ("": none yet)
 
     def event(self, type: str, params: dict[str, Any], buffers: Iterable[Image] = ()) -> Message:
         return self.request.reply(type, {"job_id": self.id, **params}, buffers)
@@ -70,6 +73,7 @@ class Task:
     content: Image
     frame: int | None = None
     mask: Image | None = None  # one channel of the content's size: where to stylise
+    motion: Image | None = None  # a temporal sequence's frame: the motion from the frame before (params.check_motion)
     deadline: float = float("inf")
     reported: tuple[str, float, float] = ("", -1.0, 0.0)  # the last progress event sent: stage, fraction of the image, when
 
@@ -95,10 +99,12 @@ class Jobs:
             self._enqueue(Task(job, content, mask=mask))
             return job
 
-    def create_sequence(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray) -> Job:
+    def create_sequence(self, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray, temporal: Any = None) -> Job:
         with self._lock:
             self._admit(identity)
-            return self._new(SEQUENCE, identity, request, options, style_id, style)
+            job = self._new(SEQUENCE, identity, request, options, style_id, style)
+            job.temporal = temporal
+            return job
 
     def attach_sequence(self, job_id: str, identity: bytes, request: Message) -> Job:
         """Route a sequence's events to this connection from now on (a resume after a reconnect)."""
@@ -106,6 +112,9 @@ class Jobs:
             job = self._get(job_id)
             if job.kind != SEQUENCE:
                 raise RequestError(UNKNOWN_JOB, f"job {job_id} is a single image, not a sequence")
+            if identity != job.identity:  # its queued frames go on first, in their order, in the new client's lane
+                for task in self.queue.remove(lambda task: task.job is job):
+                    self.queue.put(identity, task)
             job.identity, job.request = identity, request
             if job.orphaned_since is not None:
                 log.info("sequence %s resumed by a new connection", job.id)
@@ -113,7 +122,7 @@ class Jobs:
                 self.queue.wake()
             return job
 
-    def add_frames(self, job: Job, frames: list[int], images: Iterable[Image], last: bool, resume_from: int | None) -> None:
+    def add_frames(self, job: Job, frames: list[int], images: Iterable[Image], last: bool, resume_from: int | None, motions: dict[int, Image] | None = None) -> None:
         """Queue the frames not seen before; resend held results from `resume_from` on; finish if that was all."""
         with self._lock:
             new = [(frame, image) for frame, image in zip(frames, images, strict=True) if frame not in job.seen]
@@ -131,7 +140,7 @@ class Jobs:
                     self._emit(job, job.event(mt.FRAME_RESULT, {"frame": frame}, [image]))
             for frame, image in new:
                 job.seen.add(frame)
-                self._enqueue(Task(job, image, frame))
+                self._enqueue(Task(job, image, frame, motion=(motions or {}).get(frame)))
             job.last = job.last or last
             self._close_if_complete(job)
 

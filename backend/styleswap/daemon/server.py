@@ -22,6 +22,7 @@ import zmq
 from styleswap import __version__
 from styleswap.daemon.wire import image_to_array
 from styleswap.engine.stylize import METHODS
+from styleswap.engine.temporal import TemporalState
 from styleswap_protocol import (
     PROTOCOL_VERSION,
     BadSignatureError,
@@ -53,7 +54,7 @@ from .errors import ENGINE_FAILED, UNKNOWN_STYLE, UNKNOWN_TYPE, RequestError
 from .jobs import Jobs
 from .listen import Listener, listen
 from .outbox import Outbox
-from .params import bad, check_content, check_keys, check_mask, optional, parse_frames, parse_options, required
+from .params import bad, check_content, check_keys, check_mask, check_motion, optional, parse_frames, parse_motion_frames, parse_options, required
 from .peers import Disconnects
 from .refusals import RefusalLog
 from .style_cache import ByteLRU, style_id_of
@@ -337,9 +338,11 @@ class Daemon:
 
     def _sequence(self, identity: bytes, msg: Message) -> Message:
         params = msg.params
-        check_keys(params, {"job_id", "options", "style_id", "frames", "last", "resume_from"})
-        contents = _buffers(msg)["content"]
+        check_keys(params, {"job_id", "options", "style_id", "frames", "last", "resume_from", "temporal", "motion_frames"})
+        given = _buffers(msg)
+        contents = given["content"]
         frames = parse_frames(params.get("frames", []), len(contents))
+        motions = dict(zip(parse_motion_frames(params.get("motion_frames", []), frames, len(given["motion"])), given["motion"]))
         last = bool(optional(params, "last", bool))
         resume_from = optional(params, "resume_from", int)
         job_id = optional(params, "job_id", str)
@@ -347,21 +350,22 @@ class Daemon:
             options = parse_options(required(params, "options", dict))
             style_id = required(params, "style_id", str)
             style = self._lookup_style(style_id)
-            for image in contents:
-                check_content(image, options)
-            job = self.jobs.create_sequence(identity, msg, options, style_id, style)
+            temporal = bool(optional(params, "temporal", bool))
+            if temporal and self.config.ray:
+                raise bad("a temporal sequence runs its frames one after another on one engine, not on a Ray cluster")
+            _check_frames(frames, contents, motions, options, temporal)
+            job = self.jobs.create_sequence(identity, msg, options, style_id, style, TemporalState(options.temporal_margin, options.temporal_blend) if temporal else None)
             try:
-                self.jobs.add_frames(job, frames, contents, last, resume_from)
+                self.jobs.add_frames(job, frames, contents, last, resume_from, motions)
             except RequestError:
                 self.jobs.discard(job)
                 raise
         else:
-            if "options" in params or "style_id" in params:
-                raise bad("options and style_id are fixed when a sequence is created; send only job_id and frames")
+            if "options" in params or "style_id" in params or "temporal" in params:
+                raise bad("options, style_id and temporal are fixed when a sequence is created; send only job_id and frames")
             job = self.jobs.attach_sequence(job_id, identity, msg)
-            for image in contents:
-                check_content(image, job.options)
-            self.jobs.add_frames(job, frames, contents, last, resume_from)
+            _check_frames(frames, contents, motions, job.options, job.temporal is not None)
+            self.jobs.add_frames(job, frames, contents, last, resume_from, motions)
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _cancel(self, identity: bytes, msg: Message) -> Message:
@@ -393,6 +397,16 @@ class Daemon:
         if pixels is None:
             raise RequestError(UNKNOWN_STYLE, f"no style {style_id!r} here: the daemon restarted or dropped it to make room; upload it again")
         return pixels
+
+
+def _check_frames(frames: list[int], contents: tuple[Image, ...], motions: dict[int, Image], options: Any, temporal: bool) -> None:
+    """Every frame's content, and its motion (only a temporal sequence takes motion), before any is queued."""
+    if motions and not temporal:
+        raise bad("motion buffers belong to a temporal sequence: create the sequence with temporal true")
+    for frame, image in zip(frames, contents):
+        check_content(image, options)
+        if frame in motions:
+            check_motion(motions[frame], image, frame)
 
 
 def _buffers(msg: Message) -> dict[str, tuple[Image, ...]]:

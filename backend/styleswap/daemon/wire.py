@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
 from styleswap_protocol import Image
 
@@ -50,6 +51,13 @@ def image_to_mask(image: Image) -> np.ndarray:
     if image.dtype == "f32":
         return values.astype(np.float32)
     return values.astype(np.float32) / np.float32(np.iinfo(values.dtype).max)
+
+
+def image_to_motion(image: Image) -> Motion:
+    """A `motion` buffer (f32, 2 channels: backward dx, dy; 4: then forward dx, dy; checked by params.check_motion)
+    as the engine's Motion."""
+    values = np.frombuffer(image.data, dtype=_NUMPY_DTYPES["f32"]).reshape(image.height, image.width, image.channels).astype(np.float32)
+    return Motion(values[..., :2], values[..., 2:] if image.channels == 4 else None)
 
 
 def image_to_picture(image: Image) -> Picture:

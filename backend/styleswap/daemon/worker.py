@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from styleswap.daemon.wire import image_to_mask, image_to_picture, picture_to_image
+from styleswap.daemon.wire import image_to_mask, image_to_motion, image_to_picture, picture_to_image
 from styleswap.engine.devices import default_memory_budget
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
 from styleswap.engine.sizes import style_working_size
 from styleswap.engine.stylize import Engine, Options, Result
 from styleswap.engine.swap import StylePatches
+from styleswap.engine.temporal import TemporalState
 
 from .config import DaemonConfig
 from .errors import BAD_PARAMS, ENGINE_FAILED, RequestError
@@ -82,6 +83,16 @@ def _release_memory(device: str) -> None:
         torch.cuda.empty_cache()
     elif device.startswith("mps"):
         torch.mps.empty_cache()
+
+
+def _follow(job: Job, frame: int | None) -> str | None:
+    """Why a temporal sequence's chain restarts at ``frame`` when it does not follow the last frame it went through
+    (the engine says why for the rest: first frame, scene cut); the state is reset then."""
+    last = job.chain_frame
+    if last is None or frame == last + 1 or not job.temporal.frames:
+        return None
+    job.temporal.reset()
+    return f"frame {frame} does not follow frame {last} ({'a gap' if frame > last else 'out of order'})"
 
 
 def _json_safe(value: Any) -> Any:
@@ -198,6 +209,7 @@ class Worker(threading.Thread):
             if self.load_error:
                 raise RequestError(ENGINE_FAILED, f"the engine could not start: {self.load_error}")
             picture = image_to_picture(task.content)
+            restart = _follow(task.job, task.frame) if task.job.temporal is not None else None
             if self._cluster is not None:  # each actor's own device; a frame whose node dies is sent to another
                 result, warnings = self._stylize_on_cluster(self._cluster, task, picture), []
             else:
@@ -211,13 +223,22 @@ class Worker(threading.Thread):
             log.exception("job %s crashed", task.job.id)
             self._jobs.fail(task, RequestError(ENGINE_FAILED, f"the engine failed: {type(exc).__name__}: {exc}", {"traceback": traceback.format_exc(limit=-3)}))
         else:
-            self._jobs.finish(task, image, {"summary": _json_safe(result.summary()), "warnings": warnings})
+            summary = _json_safe(result.summary())
+            if task.job.temporal is not None:
+                task.job.chain_frame = task.frame
+                if restart:
+                    summary["temporal"]["restart"] = restart
+            self._jobs.finish(task, image, {"summary": summary, "warnings": warnings})
 
     def _stylize(self, device: str, options: Options, task: Task, picture: Picture) -> Result:
         engine = self._engine(device)
         key, patches = self._style(engine, task.job, options, picture.size)
         mask = None if task.mask is None else image_to_mask(task.mask)
-        result = engine.stylize(picture, patches, options, lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done), mask)
+        job, motion = task.job, None if task.motion is None else image_to_motion(task.motion)
+        if job.temporal is not None and job.temporal_device != str(engine.device):  # an out-of-memory fallback moved it
+            job.temporal, job.temporal_device = TemporalState.restore(job.temporal.snapshot(), engine.device), str(engine.device)
+        progress = lambda stage, fraction, done: self._jobs.progress(task, stage, fraction, done)  # noqa: E731
+        result = engine.stylize(picture, patches, options, progress, mask, temporal=job.temporal, motion=motion)
         self._styles.put(key, patches, patches.nbytes)  # counted as it is now: fast matching adds its clusters to it
         self._note_encoder(engine, options)
         if options.method != "optim":

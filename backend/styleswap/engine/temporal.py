@@ -26,13 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.engine import flow
-from styleswap.engine.choices import TEMPORAL_BLEND, TEMPORAL_MARGIN
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
 from styleswap.engine.swap import Matcher, StylePatches
+from styleswap_protocol.options import BY_NAME
 
-DEFAULT_MARGIN, DEFAULT_BLEND = TEMPORAL_MARGIN, TEMPORAL_BLEND
 SCENE_CUT = 0.2  # share of pixels that must follow the motion for the chain to go on
 CELL_TRUST = 0.75  # a feature cell follows the motion when this share of its pixels do (a patch when all its cells do)
 BLEND_WARP = "bilinear"  # how the previous result is resampled along the motion
@@ -65,7 +64,7 @@ class TemporalState:
     ``Engine.stylize(..., temporal=state, motion=motion)`` calls ``begin`` and the returned frame's hooks; the state
     moves on only once a frame is finished, so a frame that fails leaves it as it was (send it again, or ``reset``)."""
 
-    def __init__(self, margin: float = DEFAULT_MARGIN, blend: float = DEFAULT_BLEND) -> None:
+    def __init__(self, margin: float = BY_NAME["temporal_margin"].default, blend: float = BY_NAME["temporal_blend"].default) -> None:
         if not 0.0 <= margin <= 2.0:
             raise StyleSwapError(f"the temporal margin is a difference of correlations in [0, 2], not {margin}")
         if not 0.0 <= blend < 1.0:

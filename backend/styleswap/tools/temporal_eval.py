@@ -71,11 +71,11 @@ def load_frames(files: list[Path], size: int) -> list[Picture]:
 
 
 def run(
-    engine: Engine, frames: list[Picture], style: Picture, options: Options, margin: float, blend: float, log: Callable[[str], None]
+    engine: Engine, frames: list[Picture], style: Picture, options: Options, log: Callable[[str], None]
 ) -> tuple[dict, tuple[list[np.ndarray], list[np.ndarray]]]:
     """The measures of both modes (see the module's doc), and their results (per-frame, temporal)."""
     patches = engine.prepare_style(style, options, content_size=frames[0].size)
-    state = TemporalState(margin, blend)
+    state = TemporalState(options.temporal_margin, options.temporal_blend)
     per, tem = Mode(), Mode()
     restarts = []
     for t, frame in enumerate(frames):
@@ -93,7 +93,14 @@ def run(
         log(f"frame {t + 1}/{len(frames)}: {per.seconds[-1]:.2f} / {tem.seconds[-1]:.2f} s, objective {per.objectives[-1]:.4f} / {tem.objectives[-1]:.4f}")
     contents = [f.rgb for f in frames]
     motions = [_motion(contents[t - 1], contents[t]) for t in range(1, len(contents))]
-    report = {"frames": len(frames), "size": list(frames[0].size), "margin": margin, "blend": blend, "restarts": restarts, "modes": {}}
+    report = {
+        "frames": len(frames),
+        "size": list(frames[0].size),
+        "margin": options.temporal_margin,
+        "blend": options.temporal_blend,
+        "restarts": restarts,
+        "modes": {},
+    }
     report["content_warped_error"] = _warped_error(contents, motions)
     for name, mode in (("per-frame", per), ("temporal", tem)):
         flicker, static, clear = _flicker(contents, mode.outputs)
