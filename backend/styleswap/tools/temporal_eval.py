@@ -102,6 +102,7 @@ def run(
         "modes": {},
     }
     report["content_warped_error"] = _warped_error(contents, motions)
+    report["carried_flicker"] = _flicker(contents, _carried(per.outputs[0], motions))
     for name, mode in (("per-frame", per), ("temporal", tem)):
         flicker, static, clear = _flicker(contents, mode.outputs)
         timed, cpu = mode.seconds[1:] or mode.seconds, mode.cpu[1:] or mode.cpu
@@ -142,6 +143,16 @@ def _flicker(contents: list[np.ndarray], outputs: list[np.ndarray]) -> tuple[flo
     return sums[0] / max(sums[1], 1e-12), sums[2] / max(sums[3], 1e-12), sums[4] / max(sums[5], 1e-12)
 
 
+def _carried(first: np.ndarray, motions: list[tuple[torch.Tensor, torch.Tensor]]) -> list[np.ndarray]:
+    """The first result moved along the motion through every later frame: a sequence that never changes except by
+    moving, whose flicker is the floor for results that follow the motion (its repeated warps blur, lowering it)."""
+    frames = [first]
+    for backward, _ in motions:
+        previous = torch.from_numpy(frames[-1]).permute(2, 0, 1)[None]
+        frames.append(flow.warp(previous, backward)[0].permute(1, 2, 0).numpy())
+    return frames
+
+
 def _warped_error(images: list[np.ndarray], motions: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     errors = []
     for t, (backward, trusted) in enumerate(motions, start=1):
@@ -175,6 +186,8 @@ def table(report: dict, device: str, name: str) -> str:
         a, b = per[key] * scale, tem[key] * scale
         lines.append(f"{label:<34}{fmt.format(a):>12}{fmt.format(b):>12}{b / a if a else float('nan'):>8.2f}x")
     lines.append(f"content warped error (x 1e3): {report['content_warped_error'] * 1e3:.3f} (the floor the motion allows)")
+    whole, static, _ = report["carried_flicker"]
+    lines.append(f"the first result carried along the motion: static-region flicker {static:.2f}, whole-frame {whole:.2f} (the floor for results that move with the content)")
     return "\n".join(lines)
 
 
