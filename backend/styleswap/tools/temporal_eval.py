@@ -145,7 +145,8 @@ def _flicker(contents: list[np.ndarray], outputs: list[np.ndarray]) -> tuple[flo
 
 def _carried(first: np.ndarray, motions: list[tuple[torch.Tensor, torch.Tensor]]) -> list[np.ndarray]:
     """The first result moved along the motion through every later frame: a sequence that never changes except by
-    moving, whose flicker is the floor for results that follow the motion (its repeated warps blur, lowering it)."""
+    moving: its flicker is what following the motion alone leaves (a reference, not a bound: its repeated warps blur,
+    lowering it, and drift at the edges)."""
     frames = [first]
     for backward, _ in motions:
         previous = torch.from_numpy(frames[-1]).permute(2, 0, 1)[None]
@@ -187,7 +188,7 @@ def table(report: dict, device: str, name: str) -> str:
         lines.append(f"{label:<34}{fmt.format(a):>12}{fmt.format(b):>12}{b / a if a else float('nan'):>8.2f}x")
     lines.append(f"content warped error (x 1e3): {report['content_warped_error'] * 1e3:.3f} (the floor the motion allows)")
     whole, static, _ = report["carried_flicker"]
-    lines.append(f"the first result carried along the motion: static-region flicker {static:.2f}, whole-frame {whole:.2f} (the floor for results that move with the content)")
+    lines.append(f"the first result carried along the motion: static-region flicker {static:.2f}, whole-frame {whole:.2f} (what following the motion alone leaves)")
     return "\n".join(lines)
 
 
