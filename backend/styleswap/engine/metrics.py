@@ -24,6 +24,20 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
 
 
+def colour_total_variation(image: torch.Tensor, chroma_weight: float) -> torch.Tensor:
+    """Mean over pixels of the squared neighbour differences of Y plus ``chroma_weight`` times those of Cb and Cr.
+
+    For grey differences it equals ``total_variation`` (a step of d in R, G and B is a step of d in Y alone); colour
+    differences count ``chroma_weight`` times as much, because relu3_1 features hardly see single-pixel colour
+    changes: only the prior can keep them out of an optimised image.
+    """
+    ycc = to_ycbcr(image)
+    weights = torch.tensor([1.0, chroma_weight, chroma_weight], dtype=image.dtype, device=image.device).view(3, 1, 1)
+    down = (ycc[..., 1:, :] - ycc[..., :-1, :]).pow(2).mul(weights).sum(dim=-3).mean()
+    across = (ycc[..., :, 1:] - ycc[..., :, :-1]).pow(2).mul(weights).sum(dim=-3).mean()
+    return down + across
+
+
 def pixel_noise(image: torch.Tensor) -> tuple[float, float, float]:
     """Mean |x − median3×3(x)| of Y, Cb and Cr on the 0–255 scale (JPEG's full-range BT.601).
 
