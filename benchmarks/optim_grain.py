@@ -6,7 +6,8 @@ Each evaluation pair's target Φss is computed once (exact matching, default pre
 reconstructs it from the content image and prints the mean swap objective and pixel-level noise (mean |x − median3×3|
 of Y, Cb, Cr on 0–255). Variants: `rgb_tv1` (the optimiser before the colour-weighted prior: Adam lr 0.05, TV 1 on
 RGB), `lbfgs` (L-BFGS, same loss, 125 evaluations), `cosine` (Adam with the learning rate decayed to 0), `rgb_tvN`
-(RGB TV of weight N), `default` (the shipped optimiser and defaults). One thread, one variant at a time.
+(RGB TV of weight N), `colour_tvWxC` (TV of weight W on Y and C times that on Cb and Cr), `default` (the shipped
+optimiser and defaults). One thread, one variant at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Callable
 import torch
 
 from styleswap.engine.images import load_image
-from styleswap.engine.metrics import pixel_noise, swap_objective, total_variation
+from styleswap.engine.metrics import colour_total_variation, pixel_noise, swap_objective, total_variation
 from styleswap.engine.optimize import invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 from styleswap.tools.bench import machine
@@ -34,7 +35,7 @@ PAIRS = [
 Variant = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
-def rgb_adam(encoder, target, init, iters, tv=1.0, cosine=False) -> torch.Tensor:
+def rgb_adam(encoder, target, init, iters, tv=1.0, cosine=False, chroma=None) -> torch.Tensor:
     image = init.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([image], lr=0.05)
     scale = target.pow(2).sum()
@@ -42,7 +43,8 @@ def rgb_adam(encoder, target, init, iters, tv=1.0, cosine=False) -> torch.Tensor
         if cosine:
             optimiser.param_groups[0]["lr"] = 0.05 * 0.5 * (1 + math.cos(math.pi * step / iters))
         optimiser.zero_grad()
-        ((encoder(image) - target).pow(2).sum() / scale + tv * total_variation(image)).backward()
+        prior = total_variation(image) if chroma is None else colour_total_variation(image, chroma)
+        ((encoder(image) - target).pow(2).sum() / scale + tv * prior).backward()
         optimiser.step()
         with torch.no_grad():
             image.clamp_(0, 1)
@@ -71,6 +73,9 @@ def variant(name: str) -> Variant:
         return lbfgs
     if name == "cosine":
         return lambda encoder, target, init, iters: rgb_adam(encoder, target, init, iters, cosine=True)
+    if name.startswith("colour_tv"):  # colour_tvWxC: TV weight W on Y, C times that on Cb and Cr
+        weight, chroma = (float(part) for part in name[9:].split("x"))
+        return lambda encoder, target, init, iters: rgb_adam(encoder, target, init, iters, tv=weight, chroma=chroma)
     if name.startswith("rgb_tv"):
         return lambda encoder, target, init, iters: rgb_adam(encoder, target, init, iters, tv=float(name[6:]))
     raise SystemExit(f"unknown variant {name}")
