@@ -125,7 +125,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("preserve_color", bool, False, "Preserve Colour", "Keep the content's colours (luminance from the result, chroma from the content)", host=True),
     Option("iters", int, 100, "Iterations", "Optimisation steps", minimum=1, maximum=100000),
     Option("lr", float, None, "Learning Rate", "Optimisation learning rate; default 0.05 from the content or noise, 0.01 from the network's output", minimum=1e-9, maximum=1e3, nullable=True),
-    Option("tv", float, 1.0, "Smoothness", "Total-variation weight of the optimisation", minimum=0.0, maximum=1e6),
+    Option("tv", float, 2.5, "Smoothness", "Total-variation weight of the optimisation (colour differences between neighbours count more than brightness ones: no colour speckle)", minimum=0.0, maximum=1e6),
     Option(
         "init", str, "content", "Start", "Where the optimisation starts",
         choices=(Choice("content", "Content", "The content image"), Choice("random", "Noise", "Random noise (see seed)")),

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 
@@ -20,7 +21,10 @@ def test_eval_scores_each_method_and_writes_sheet(models, tmp_path, chelsea, ast
     assert set(scores) == {"invnet", "optim", "decoder"}
     for method in scores.values():
         assert len(method["objectives"]) == 1 and 0 < method["objectives"][0] < 1.5
-    assert "| optim |" in run.stdout and "| decoder |" in run.stdout
+        assert len(method["noise"]) == 1 and len(method["noise"][0]) == 3 and all(0 <= n < 60 for n in method["noise"][0])
+    assert "| optim |" in run.stdout and "| decoder |" in run.stdout and "noise Cb" in run.stdout
+    row = next(line for line in run.stdout.splitlines() if line.startswith("| optim |")).split("|")
+    assert [float(cell) for cell in row[4:7]] == pytest.approx(scores["optim"]["noise"][0], abs=0.006)
     assert Image.open(tmp_path / "sheet.png").width > 5 * 96
 
 

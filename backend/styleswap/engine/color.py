@@ -8,6 +8,11 @@ import torch
 _RGB_TO_YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
+def to_ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) RGB in [0, 1] as Y, Cb, Cr on the same scale (chroma centred on 0)."""
+    return torch.einsum("ij,...jhw->...ihw", _RGB_TO_YCC.to(rgb), rgb)
+
+
 def keep_content_colour(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Both (N, 3, H, W) in [0, 1] and of one size; returns Y from ``stylised`` and Cb, Cr from ``content``."""
     forward = _RGB_TO_YCC.to(stylised)

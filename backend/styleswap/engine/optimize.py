@@ -7,9 +7,15 @@ from typing import Callable
 import torch
 
 from styleswap.engine.encoder import Encoder
-from styleswap.engine.metrics import swap_objective, total_variation
+from styleswap.engine.metrics import colour_total_variation, swap_objective
 
 Progress = Callable[[float], None]
+
+# How much more a colour (Cb, Cr) difference between neighbours costs than a brightness one. relu3_1 features barely
+# respond to single-pixel colour changes, so Adam (which scales every pixel's step to about the learning rate, however
+# small its gradient) fills them with pink and green speckle unless the prior forbids it; brightness detail is what
+# the style's strokes are made of and is smoothed less.
+CHROMA_SMOOTHNESS = 5.0
 
 
 def invert_by_optimisation(
@@ -18,11 +24,12 @@ def invert_by_optimisation(
     init: torch.Tensor,
     iters: int = 100,
     lr: float = 0.05,
-    tv_weight: float = 1.0,
+    tv_weight: float = 2.5,
     progress: Progress | None = None,
 ) -> tuple[torch.Tensor, float]:
     """Minimise ‖Φ(I) − Φss‖²/‖Φss‖² + λ·TV(I) with Adam from ``init``, keeping I in [0,1] after every step.
 
+    TV is ``colour_total_variation``: colour differences count ``CHROMA_SMOOTHNESS`` times brightness ones.
     Returns the image and its final swap objective. The loss is normalised by ‖Φss‖² so one learning rate and one
     TV weight serve every image size.
     """
@@ -33,7 +40,7 @@ def invert_by_optimisation(
         optimiser.zero_grad(set_to_none=True)
         loss = (encoder(image) - target).pow(2).sum() / scale
         if tv_weight:
-            loss = loss + tv_weight * total_variation(image)
+            loss = loss + tv_weight * colour_total_variation(image, CHROMA_SMOOTHNESS)
         loss.backward()
         optimiser.step()
         with torch.no_grad():

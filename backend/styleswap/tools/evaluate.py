@@ -1,8 +1,9 @@
 """``styleswap eval``: how well each reconstruction method realises the swapped activations, and how fast.
 
 For every content x style pair the swapped target Φss is computed once; each method then turns it into an image,
-scored by the swap objective ‖Φ(I) − Φss‖² / ‖Φss‖². A decoder of WCT's relu3_1 architecture can be scored beside
-ours (``--compare-decoder``); it is loaded for comparison only.
+scored by the swap objective ‖Φ(I) − Φss‖² / ‖Φss‖² and by its pixel-level noise (grain: mean |x − median3×3(x)| of
+Y, Cb and Cr on the 0–255 scale, ``styleswap.engine.metrics.pixel_noise``). A decoder of WCT's relu3_1 architecture
+can be scored beside ours (``--compare-decoder``); it is loaded for comparison only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 from styleswap.engine.devices import elapsed
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import SUFFIXES, load_image
-from styleswap.engine.metrics import swap_objective
+from styleswap.engine.metrics import pixel_noise, swap_objective
 from styleswap.engine.stylize import Engine, Options
 from styleswap.tools.contact_sheet import contact_sheet
 
@@ -49,6 +50,7 @@ class MethodScores:
     objectives: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)  # end to end per image: encode + swap + reconstruct
     reconstruct_seconds: list[float] = field(default_factory=list)
+    noise: list[tuple[float, float, float]] = field(default_factory=list)  # Y, Cb, Cr grain of each image
 
 
 def evaluate(
@@ -86,6 +88,7 @@ def evaluate(
                 scores[name].objectives.append(objective)
                 scores[name].reconstruct_seconds.append(spent)
                 scores[name].seconds.append(front + spent)
+                scores[name].noise.append(pixel_noise(image[..., :height, :width]))
                 row.append(image[0, :, :height, :width].permute(1, 2, 0).cpu().numpy())
                 caption.append(f"{name} {objective:.3f}")
             log(f"{content_path.name} x {style_path.name}: " + ", ".join(f"{n} {scores[n].objectives[-1]:.4f}" for n in names))
@@ -99,8 +102,8 @@ def evaluate(
 
 def table(scores: dict[str, MethodScores], reference: str = "optim") -> str:
     lines = [
-        "| method | mean swap objective | vs optim | median s / image (end to end) | speed-up | median s reconstructing | speed-up |",
-        "|---|---|---|---|---|---|---|",
+        "| method | mean swap objective | vs optim | noise Y | noise Cb | noise Cr | median s / image (end to end) | speed-up | median s reconstructing | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref = scores.get(reference)
     for name, s in scores.items():
@@ -108,7 +111,8 @@ def table(scores: dict[str, MethodScores], reference: str = "optim") -> str:
         ratio = f"{mean / np.mean(ref.objectives):.2f}x" if ref else "-"
         speed = f"{statistics.median(ref.seconds) / seconds:.1f}x" if ref else "-"
         rebuild_speed = f"{statistics.median(ref.reconstruct_seconds) / rebuild:.1f}x" if ref else "-"
-        lines.append(f"| {name} | {mean:.4f} | {ratio} | {seconds:.2f} | {speed} | {rebuild:.3f} | {rebuild_speed} |")
+        noise = " | ".join(f"{value:.2f}" for value in np.mean(s.noise, axis=0))
+        lines.append(f"| {name} | {mean:.4f} | {ratio} | {noise} | {seconds:.2f} | {speed} | {rebuild:.3f} | {rebuild_speed} |")
     return "\n".join(lines)
 
 
