@@ -8,11 +8,15 @@ as RGBA): the style adds colour.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
 from styleswap_protocol import Image
+
+if TYPE_CHECKING:  # engine.flow imports torch, which `stylize --daemon` never loads
+    from styleswap.engine.flow import Motion
 
 _NUMPY_DTYPES = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f32": np.dtype("<f4")}
 _U16_TOP = 65535
@@ -56,6 +60,8 @@ def image_to_mask(image: Image) -> np.ndarray:
 def image_to_motion(image: Image) -> Motion:
     """A `motion` buffer (f32, 2 channels: backward dx, dy; 4: then forward dx, dy; checked by params.check_motion)
     as the engine's Motion."""
+    from styleswap.engine.flow import Motion
+
     values = np.frombuffer(image.data, dtype=_NUMPY_DTYPES["f32"]).reshape(image.height, image.width, image.channels).astype(np.float32)
     return Motion(values[..., :2], values[..., 2:] if image.channels == 4 else None)
 
