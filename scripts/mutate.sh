@@ -42,22 +42,29 @@ fi
 python=${PYTHON:-.venv/bin/python}
 work=${MUTATION_DIR:-.mutation}/$name
 mkdir -p "$work"
-trap 'git checkout -- "$module"' EXIT  # an interrupted run leaves no mutant behind
+# one thread per test run: on a shared two-core machine torch's thread pool made the many small GEMMs of the
+# engine's tests several times slower; no bytecode written: a mutant's .pyc must not outlive it within a second
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
+# the tests of each mutant run in a fork of a process that has imported torch once (scripts/mutation_pytest.py)
+socket=$(mktemp -u /tmp/styleswap-mutation-XXXXXX.sock)
+timeout=${MUTATION_TIMEOUT:-120}
+"$python" scripts/mutation_pytest.py serve "$socket" "$timeout" &
+server=$!
+for _ in $(seq 600); do [[ -S $socket ]] && break; sleep 0.1; done  # its imports take seconds
+trap 'kill $server 2>/dev/null; rm -f "$socket"; git checkout -- "$module"' EXIT  # an interrupted run leaves no mutant behind
 
 # operators left out: every binary replacement but one counterpart per operator, and two of unary minus's four
 keep='Add_Sub|Sub_Add|Mul_Div|Div_Mul|FloorDiv_Div|Mod_Div|Pow_Mul|LShift_RShift|RShift_LShift|BitOr_BitAnd|BitAnd_BitOr|BitXor_BitAnd'
 excluded="'core/ReplaceBinaryOperator_(?!($keep)\$)', 'core/ReplaceUnaryOperator_USub_(Not|UAdd)\$'"
 [[ ${MUTATION_ALL:-} == 1 ]] && excluded=""
 
-# -x: the first failure kills the mutant; no random order, no cache, no bytecode written (a mutant's .pyc must not
-# outlive it within the same second): each mutant runs the same tests the same way
-export PYTHONDONTWRITEBYTECODE=1
+# -x: the first failure kills the mutant; no random order, no cache: each mutant runs the same tests the same way
 cat >"$work/config.toml" <<TOML
 [cosmic-ray]
 module-path = "$module"
-timeout = ${MUTATION_TIMEOUT:-120}
+timeout = $timeout
 excluded-modules = []
-test-command = "$python -m pytest -x -q -p no:randomly -p no:cacheprovider ${TESTS[$name]}"
+test-command = "$python scripts/mutation_pytest.py run $socket -x -q -p no:randomly -p no:cacheprovider ${TESTS[$name]}"
 
 [cosmic-ray.distributor]
 name = "local"
@@ -66,10 +73,14 @@ name = "local"
 exclude-operators = [$excluded]
 TOML
 
-rm -f "$work/session.sqlite"
-"$python" -m cosmic_ray.cli init "$work/config.toml" "$work/session.sqlite"
-"$(dirname "$python")/cr-filter-operators" "$work/session.sqlite" "$work/config.toml"
-"$python" scripts/mutation_filter.py "$work/session.sqlite" "$module"
+if [[ ${MUTATION_RESUME:-} == 1 && -f $work/session.sqlite ]]; then
+    echo "resuming $work/session.sqlite: only its pending mutants run"
+else
+    rm -f "$work/session.sqlite"
+    "$python" -m cosmic_ray.cli init "$work/config.toml" "$work/session.sqlite"
+    "$(dirname "$python")/cr-filter-operators" "$work/session.sqlite" "$work/config.toml"
+    "$python" scripts/mutation_filter.py "$work/session.sqlite" "$module"
+fi
 "$python" -m cosmic_ray.cli baseline "$work/config.toml"
 "$python" -m cosmic_ray.cli exec "$work/config.toml" "$work/session.sqlite"
 "$(dirname "$python")/cr-report" --show-pending "$work/session.sqlite" >"$work/report.txt"
