@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from styleswap.engine import swap as swap_module
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.swap import match, prepare_style, reconstruct, swap
+from styleswap.engine.approx_match import clusters, int8_codes
+from styleswap.engine.swap import Int8Rows, match, prepare_style, reconstruct, swap, to_int8
 from styleswap.tools.baseline import dense_swap
 
 
@@ -112,3 +113,56 @@ def test_exact_ties_go_to_the_first_style_patch_as_in_the_dense_reference(monkey
         monkeypatch.setattr(swap_module, "SCORE_BLOCK", score_block)
         for budget in (1 << 30, 2_000):
             assert torch.equal(match(content, patches, budget), reference)
+
+
+def test_swap_reports_the_share_of_scores_done_after_each_gemm(monkeypatch):
+    """``progress`` gets, after each GEMM, the share of all (content position, style patch) scores computed so far."""
+    gen = torch.Generator().manual_seed(5)
+    content = torch.rand(1, 8, 20, 17, generator=gen)  # 18 x 15 = 270 positions
+    style = prepare_style(torch.rand(1, 8, 15, 16, generator=gen))  # 13 x 14 = 182 patches
+    monkeypatch.setattr(swap_module, "SCORE_BLOCK", (100, 80))  # positions 0-100-200-270 x patches 0-80-160-182
+    seen = []
+    swap(content, style, 1 << 30, progress=seen.append)
+    expected = [(p0 * 182 + (p1 - p0) * n1) / (270 * 182) for p0, p1 in ((0, 100), (100, 200), (200, 270)) for n1 in (80, 160, 182)]
+    assert seen == pytest.approx(expected, rel=1e-12) and seen[-1] == 1.0
+
+
+def test_swap_progress_rises_to_one_whatever_the_split():
+    gen = torch.Generator().manual_seed(6)
+    content, style = torch.rand(1, 8, 20, 17, generator=gen), prepare_style(torch.rand(1, 8, 15, 16, generator=gen))
+    seen = []
+    swap(content, style, 30_000, progress=seen.append)  # bands of a few rows, blocks of a few dozen patches
+    assert len(seen) > 10 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_nbytes_counts_every_tensor_a_prepared_style_holds():
+    """The daemon's style cache is bounded by ``nbytes``: each tensor counted once at its own element size."""
+    style = prepare_style(torch.rand(1, 8, 12, 10, generator=torch.Generator().manual_seed(8)), 3, 1)  # 10 x 8 = 80 patches of 72
+    assert style.nbytes == (8 * 12 * 10 + 80 * 72) * 4
+    assert Int8Rows.of(style.normalised).nbytes == 80 * 72 + 80 * 4  # a byte per code, a float32 scale per row
+    centres = clusters(style).centroids.shape[0]
+    with_clusters = (8 * 12 * 10 + 80 * 72 + centres * 72) * 4 + 2 * 80 * 8  # + centres, order and rows (int64)
+    assert style.nbytes == with_clusters
+    int8_codes(style)
+    assert style.nbytes == with_clusters + (centres * 72 + centres * 4) + (80 * 72 + 80 * 4)
+
+
+@pytest.mark.parametrize("scale", [torch.tensor([0.5, 2.0, 3.0, 10.0, 1.0, 7.0, 0.25]), 3.0])
+def test_to_int8_rounds_every_block_of_rows(monkeypatch, scale):
+    """Rows are rounded a block at a time (4M elements at once): with the block lowered to 2 rows here, every block,
+    the last partial one too, gets its own rows' scale."""
+    monkeypatch.setattr(swap_module, "_INT8_BLOCK", 2 * 6)
+    x = torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(9)) * 4
+    expected = (x * (scale[:, None, None] if isinstance(scale, torch.Tensor) else scale)).round().to(torch.int8)
+    assert torch.equal(to_int8(x, scale[:, None, None] if isinstance(scale, torch.Tensor) else scale), expected)
+
+
+@pytest.mark.parametrize("k,s", [(3, 1), (4, 2), (2, 2)])
+def test_a_map_exactly_one_patch_high_or_wide_is_enough(k, s):
+    """The smallest maps swap: height or width equal to the patch size (one row or column of patches)."""
+    gen = torch.Generator().manual_seed(10)
+    content = torch.rand(1, 4, k, 9, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 4, 7, k, generator=gen, dtype=torch.float64)
+    padded = _pad_like_swap(content, k, s)
+    reference, _ = dense_swap(padded, style, k, s)
+    torch.testing.assert_close(swap(content, prepare_style(style, k, s)), reference[:, :, :k, :9], rtol=0, atol=1e-12)
