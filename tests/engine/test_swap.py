@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.engine import swap as swap_module
-from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.approx_match import clusters, int8_codes
+from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.swap import Int8Rows, match, prepare_style, reconstruct, swap, to_int8
 from styleswap.tools.baseline import dense_swap
 
