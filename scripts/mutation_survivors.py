@@ -1,16 +1,26 @@
 """Summarise a cosmic-ray session: counts by outcome, then each surviving mutant with its source line and diff.
 
     python scripts/mutation_survivors.py .mutation/replay/session.sqlite
+    python scripts/mutation_survivors.py .mutation/replay/session.sqlite --requeue   # survivors back to pending
+
+After new tests, ``--requeue`` then ``MUTATION_RESUME=1 scripts/mutate.sh MODULE`` runs only the survivors again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
 
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+
+def requeue(session: str) -> None:
+    with sqlite3.connect(session) as db:
+        count = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+    print(f"{count} survivors pending again")
 
 
 def main(session: str) -> int:
@@ -31,4 +41,6 @@ def main(session: str) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[2:] == ["--requeue"]:
+        requeue(sys.argv[1])
     sys.exit(main(sys.argv[1]))
