@@ -166,3 +166,20 @@ def test_a_map_exactly_one_patch_high_or_wide_is_enough(k, s):
     padded = _pad_like_swap(content, k, s)
     reference, _ = dense_swap(padded, style, k, s)
     torch.testing.assert_close(swap(content, prepare_style(style, k, s)), reference[:, :, :k, :9], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [20_000, 100_000, 400_000])
+def test_a_band_and_its_scores_stay_within_the_memory_budget(monkeypatch, budget):
+    """The budget bounds one band of unfolded content patches plus its block of scores: the band's rows are seen
+    as ``patch_rows`` makes them, the block's width from the first progress report (its share of all scores)."""
+    gen = torch.Generator().manual_seed(11)
+    content = torch.rand(1, 8, 30, 23, generator=gen)  # 28 x 21 = 588 positions, rows of 3 x 3 x 8 = 72 floats
+    style = prepare_style(torch.rand(1, 8, 20, 20, generator=gen))  # 324 patches
+    bands, real = [], swap_module.patch_rows
+    monkeypatch.setattr(swap_module, "patch_rows", lambda *args: bands.append(real(*args)) or bands[-1])
+    seen = []
+    match(content, style, budget, progress=seen.append)
+    positions = bands[0].shape[0]
+    block = round(seen[0] * 588 * 324 / positions)  # style patches scored by the first GEMM
+    assert sum(b.shape[0] for b in bands) == 588 and 1 <= block <= 324
+    assert budget / 4 < positions * (72 + block) * 4 <= budget  # the band's rows and its scores, float32
