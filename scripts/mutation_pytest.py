@@ -23,11 +23,16 @@ EXIT_MARK = b"\0mutation-pytest-exit "
 def serve(path: str, limit_s: int) -> None:
     """Serve one request at a time; a child still running after ``limit_s`` is killed (cosmic-ray's own timeout
     only ends the client), so the next mutant waits at most that long."""
-    import numpy  # noqa: F401  the heavy imports, done once
-    import PIL.Image  # noqa: F401
+    import importlib
+
     import pytest
-    import torch  # noqa: F401
-    import torch.nn.functional  # noqa: F401
+
+    # the heavy imports, done once: hypothesis alone (its pytest plugin) took 2 s of every child
+    for name in ("numpy", "PIL.Image", "torch", "torch.nn.functional", "hypothesis", "skimage.data", "safetensors.torch"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
     sys.dont_write_bytecode = True
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

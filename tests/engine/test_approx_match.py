@@ -9,6 +9,83 @@ from styleswap.engine.stylize import Engine, Options
 from styleswap.engine.swap import Int8Rows, match, match_scores, prepare_style
 
 
+def _small(seed: int, style_hw=(22, 22), content_hw=(19, 17)):
+    """Synthetic activations, fast to match: 400 style patches (16 clusters) and 17 x 15 = 255 content positions."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 6, *content_hw, generator=gen), prepare_style(torch.rand(1, 6, *style_hw, generator=gen))
+
+
+@pytest.mark.parametrize("side,count", [(3, 1), (4, 2), (12, 8), (22, 16), (52, 40)])  # round(0.8 x sqrt(patches))
+def test_clusters_partition_the_style_by_nearest_centre(side, count):
+    """About 0.8 sqrt(N) clusters (the module docstring); every patch sits in the cluster of its nearest centre."""
+    style = prepare_style(torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side)))
+    original = style.normalised.clone()
+    index = clusters(style)
+    assert index.centroids.shape[0] <= count and len(index.bounds) == index.centroids.shape[0] + 1
+    assert index.bounds[0] == 0 and index.bounds[-1] == style.count and all(a < b for a, b in zip(index.bounds, index.bounds[1:]))
+    assert torch.equal(index.order.sort().values, torch.arange(style.count)) and torch.equal(index.order[index.rows], torch.arange(style.count))
+    assert torch.equal(style.normalised, original[index.order])
+    torch.testing.assert_close(index.centroids.norm(dim=1), torch.ones(index.centroids.shape[0]))
+    cluster_of_row = torch.repeat_interleave(torch.arange(len(index.bounds) - 1), torch.tensor(index.bounds).diff())
+    assert torch.equal((style.normalised @ index.centroids.t()).argmax(1), cluster_of_row)
+
+
+def test_clusters_are_as_many_as_wanted_when_patches_are_spread():
+    """Random patches leave no centre empty: exactly round(0.8 x sqrt(N)) clusters."""
+    for side, count in ((12, 8), (22, 16), (52, 40)):
+        style = prepare_style(torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side)) - 0.5)
+        assert clusters(style).centroids.shape[0] == count
+
+
+@pytest.mark.parametrize("side,count", [(22, 16), (32, 24)])
+def test_a_half_flat_style_still_gets_every_cluster(side, count):
+    """Centres seeded on equal flat patches lose their patches to the first of them; each such centre restarts on
+    another patch, so the textured half still gets the clusters it needs."""
+    style = torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side))
+    style[:, :, :, : side // 2] = 1.0
+    assert clusters(prepare_style(style)).centroids.shape[0] == count
+
+
+def test_a_flat_style_makes_one_cluster_not_empty_ones():
+    """All patches alike: every centre but one wins no patch (even after its restarts), and is dropped rather than
+    probed for nothing."""
+    style = prepare_style(torch.ones(1, 6, 12, 12))  # 100 equal patches: 8 centres wanted
+    index = clusters(style)
+    assert index.bounds == [0, 100] and index.centroids.shape[0] == 1
+    content = torch.rand(1, 6, 7, 7, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(match_approx(content, style), match(content, style))
+
+
+@pytest.mark.parametrize("int8", [False, pytest.param(True, marks=needs_int8)])
+def test_probing_every_cluster_matches_exactly_in_bands_too(int8):
+    content, style = _small(1)
+    exact = match(content, style)
+    for budget in (1 << 30, 3_000):  # one band; bands of one row of positions
+        found = match_approx(content, style, budget, probes=100, int8=int8)
+        if int8:  # rounding swaps a few near ties, no more
+            assert (found == exact).float().mean() > 0.9
+        else:
+            assert torch.equal(found, exact)
+
+
+def test_fewer_probes_stay_close_and_the_default_is_five():
+    content, style = _small(2)
+    exact = match(content, style)
+    found = {p: match_approx(content, style, probes=p) for p in (1, 4, 5, 6)}
+    assert torch.equal(match_approx(content, style), found[5])
+    assert not torch.equal(found[4], found[5]) and not torch.equal(found[6], found[5])
+    ratios = [(match_scores(content, style, found[p]).sum() / match_scores(content, style, exact).sum()).item() for p in (1, 4, 5, 6)]
+    assert ratios == sorted(ratios) and ratios[0] < ratios[-1] <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 3_000])
+def test_approximate_progress_is_the_share_of_probes_scored(budget):
+    content, style = _small(3)
+    seen = []
+    match_approx(content, style, budget, progress=seen.append)
+    assert len(seen) > 5 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-9)
+
+
 @pytest.fixture(scope="module")
 def features(models, astronaut, chelsea):
     """Real relu3_1 activations: a photo as content, another as style, at 192 px."""
