@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
+from styleswap.engine import swap as swap_module
 from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
 from styleswap.engine.devices import int8_available
 from styleswap.engine.images import Picture
@@ -84,6 +85,20 @@ def test_approximate_progress_is_the_share_of_probes_scored(budget):
     seen = []
     match_approx(content, style, budget, progress=seen.append)
     assert len(seen) > 5 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("budget", [20_000, 60_000])
+def test_a_band_with_its_centre_and_probe_scores_stays_within_the_budget(monkeypatch, budget):
+    """Per content position a band holds its patch row, its scores against every centre, and each probe's score
+    (float32) and row (int64): together within the budget, seen from the bands ``patch_rows`` makes."""
+    content, style = _small(5)  # 17 x 15 positions, rows of 3 x 3 x 6 = 54 floats; 16 clusters, 5 probes
+    assert clusters(style).centroids.shape[0] == 16
+    bands, real = [], swap_module.patch_rows
+    monkeypatch.setattr(swap_module, "patch_rows", lambda *args: bands.append(real(*args)) or bands[-1])
+    match_approx(content, style, budget)
+    positions = max(b.shape[0] for b in bands)
+    assert sum(b.shape[0] for b in bands) == 255
+    assert budget / 4 < positions * (54 * 4 + 16 * 4 + 5 * (4 + 8)) <= budget
 
 
 @pytest.fixture(scope="module")
