@@ -1,3 +1,4 @@
+import io
 import struct
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import numpy as np
 import png
 import pytest
 import tifffile
-from PIL import Image
+from PIL import Image, ImageOps
 
 from styleswap.engine.errors import ImageError
 from styleswap.engine.images import Picture, load_image, save_image
@@ -194,3 +195,79 @@ def test_16bit_colour_tiff_stays_16bit(chelsea, tmp_path, channels):
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), pixels)
     with Image.open(tmp_path / "out.tif") as written:  # and other programs read what we wrote
         assert written.size == (451, 300) and written.mode == ("RGBA" if channels == 4 else "RGB")
+
+
+def _small_picture() -> np.ndarray:
+    """5 x 3 pixels, all different: any turn or flip shows."""
+    return (np.arange(5 * 3 * 3, dtype=np.uint8).reshape(3, 5, 3) * 5 + 7)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_transpose(tmp_path, orientation):
+    """All eight EXIF orientations, for files Pillow decodes and for 16-bit PNGs (turned by our own code): the
+    result is Pillow's ``exif_transpose`` of the same pixels."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels = _small_picture()
+    Image.fromarray(pixels).save(tmp_path / "eight.png", exif=exif)
+    with Image.open(tmp_path / "eight.png") as image:
+        expected = np.asarray(ImageOps.exif_transpose(image))
+    assert np.array_equal(load_image(tmp_path / "eight.png").to_array(), expected)
+    wide = pixels.astype(np.uint16) * 257
+    with open(tmp_path / "plain16.png", "wb") as f:
+        png.Writer(5, 3, greyscale=False, bitdepth=16).write(f, wide.reshape(3, -1))
+    chunks = list(png.Reader(filename=str(tmp_path / "plain16.png")).chunks())
+    with open(tmp_path / "sixteen.png", "wb") as f:
+        png.write_chunks(f, [chunks[0], (b"eXIf", exif.tobytes()[6:]), *chunks[1:]])
+    sixteen = load_image(tmp_path / "sixteen.png")
+    assert sixteen.bit_depth == 16 and np.array_equal(sixteen.to_array(), expected.astype(np.uint16) * 257)
+
+
+@pytest.mark.parametrize(
+    "mode,values,expected",
+    [
+        ("F", [[0.0, 0.5, 1.0]], [[0, 32768, 65535]]),  # floats in [0, 1]: scaled to 16 bits
+        ("F", [[0.0, 300.0, 65535.0]], [[0, 300, 65535]]),  # above 1: already on the 16-bit scale
+        ("I", [[0, 1000, 70000]], [[0, 1000, 65535]]),  # 32-bit integers: clipped to 16 bits
+    ],
+)
+def test_float_and_32bit_images_load_as_16bit(tmp_path, mode, values, expected):
+    Image.fromarray(np.array(values, dtype=np.float32 if mode == "F" else np.int32), mode).save(tmp_path / "in.tif")
+    picture = load_image(tmp_path / "in.tif")
+    assert picture.bit_depth == 16 and picture.gray
+    assert picture.to_array(gray=True)[:, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".webp"])
+def test_16bit_pictures_in_8bit_formats_keep_their_high_byte(tmp_path, suffix):
+    pixels = np.array([[[0, 255, 256], [511, 32768, 65535]]], dtype=np.uint16)  # high bytes 0 0 1, 1 128 255
+    save_image(Picture.from_array(pixels), tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as written:
+        assert written.mode == "RGB"
+        if suffix != ".jpg":  # lossless: the high bytes exactly
+            assert np.asarray(written).tolist() == [[[0, 0, 1], [1, 128, 255]]]
+
+
+def test_jpeg_at_quality_95_and_webp_lossless(tmp_path, chelsea):
+    save_image(Picture.from_array(chelsea), tmp_path / "out.jpg")
+    reference = io.BytesIO()
+    Image.fromarray(chelsea).save(reference, format="JPEG", quality=95)
+    assert (tmp_path / "out.jpg").read_bytes() == reference.getvalue()
+    save_image(Picture.from_array(chelsea), tmp_path / "out.webp")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.webp")), chelsea)
+
+
+def test_the_size_limit_is_16384_squared_and_empty_sides_are_refused(tmp_path):
+    def header_only(width: int, height: int):
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        chunks = [_chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(b"")), _chunk(b"IEND", b"")]
+        (tmp_path / "claim.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+        return tmp_path / "claim.png"
+
+    with pytest.raises(ImageError, match="not a readable image"):  # at the limit: refused only for its missing pixels
+        load_image(header_only(16384, 16384))
+    with pytest.raises(ImageError, match="too large"):
+        load_image(header_only(16384, 16385))
+    for shape in ((0, 5, 3), (5, 0, 3)):
+        with pytest.raises(ImageError, match="empty"):
+            Picture.from_array(np.zeros(shape, np.uint8))
