@@ -53,6 +53,7 @@ def test_a_flat_style_makes_one_cluster_not_empty_ones():
     style = prepare_style(torch.ones(1, 6, 12, 12))  # 100 equal patches: 8 centres wanted
     index = clusters(style)
     assert index.bounds == [0, 100] and index.centroids.shape[0] == 1
+    assert clusters(prepare_style(torch.ones(1, 6, 5, 5))).bounds == [0, 9]  # fewer patches (9) than dimensions (54)
     content = torch.rand(1, 6, 7, 7, generator=torch.Generator().manual_seed(4))
     assert torch.equal(match_approx(content, style), match(content, style))
 
