@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
+from styleswap.engine import approx_match
 from styleswap.engine import swap as swap_module
 from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
 from styleswap.engine.devices import int8_available
@@ -45,6 +46,23 @@ def test_a_half_flat_style_still_gets_every_cluster(side, count):
     style = torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side))
     style[:, :, :, : side // 2] = 1.0
     assert clusters(prepare_style(style)).centroids.shape[0] == count
+
+
+def test_a_style_with_a_black_half_gets_finite_centres():
+    """Black regions give zero activations, so zero patches: a centre of only those stays a zero vector, not NaN."""
+    style = torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(1))
+    style[:, :, :, :11] = 0
+    index = clusters(prepare_style(style))
+    assert torch.isfinite(index.centroids).all() and index.centroids.shape[0] == 16
+
+
+def test_patches_are_assigned_a_chunk_at_a_time(monkeypatch):
+    """Assignment GEMMs take 8192 rows at a time; lowered here to 7, every row still gets its nearest centre."""
+    monkeypatch.setattr(approx_match, "_CHUNK", 7)
+    style = prepare_style(torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(22)))
+    index = clusters(style)
+    cluster_of_row = torch.repeat_interleave(torch.arange(len(index.bounds) - 1), torch.tensor(index.bounds).diff())
+    assert index.bounds[-1] == 400 and torch.equal((style.normalised @ index.centroids.t()).argmax(1), cluster_of_row)
 
 
 def test_a_flat_style_makes_one_cluster_not_empty_ones():
