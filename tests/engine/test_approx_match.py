@@ -106,18 +106,28 @@ def test_approximate_progress_is_the_share_of_probes_scored(budget):
     assert len(seen) > 5 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-9)
 
 
+@pytest.mark.parametrize("int8", [False, pytest.param(True, marks=needs_int8)])
 @pytest.mark.parametrize("budget", [20_000, 60_000])
-def test_a_band_with_its_centre_and_probe_scores_stays_within_the_budget(monkeypatch, budget):
-    """Per content position a band holds its patch row, its scores against every centre, and each probe's score
-    (float32) and row (int64): together within the budget, seen from the bands ``patch_rows`` makes."""
-    content, style = _small(5)  # 17 x 15 positions, rows of 3 x 3 x 6 = 54 floats; 16 clusters, 5 probes
+def test_a_band_with_its_centre_and_probe_scores_stays_within_the_budget(monkeypatch, budget, int8):
+    """Per content position a band holds its patch row (float32, or int8 codes), its scores against every centre,
+    and each probe's score (4 bytes) and row (int64): together within the budget, seen from the bands
+    ``patch_rows`` makes."""
+    content, style = _small(5)  # 17 x 15 positions, rows of 3 x 3 x 6 = 54 values; 16 clusters, 5 probes
     assert clusters(style).centroids.shape[0] == 16
     bands, real = [], swap_module.patch_rows
     monkeypatch.setattr(swap_module, "patch_rows", lambda *args: bands.append(real(*args)) or bands[-1])
-    match_approx(content, style, budget)
+    match_approx(content, style, budget, int8=int8)
     positions = max(b.shape[0] for b in bands)
     assert sum(b.shape[0] for b in bands) == 255
-    assert budget / 4 < positions * (54 * 4 + 16 * 4 + 5 * (4 + 8)) <= budget
+    assert budget / 4 < positions * (54 * (1 if int8 else 4) + 16 * 4 + 5 * (4 + 8)) <= budget
+
+
+@needs_int8
+def test_int8_matching_of_a_black_map_names_real_patches():
+    """A black content map (all activations zero) has no scale to take from its largest value: still a matching."""
+    _, style = _small(6)
+    found = match_approx(torch.zeros(1, 6, 9, 9), style, int8=True)
+    assert found.shape == (7, 7) and 0 <= found.min() and found.max() < style.count
 
 
 @pytest.fixture(scope="module")
