@@ -65,6 +65,17 @@ def test_patches_are_assigned_a_chunk_at_a_time(monkeypatch):
     assert index.bounds[-1] == 400 and torch.equal((style.normalised @ index.centroids.t()).argmax(1), cluster_of_row)
 
 
+def test_ties_go_to_the_first_patch_as_in_exact_matching():
+    """Equal patches share a cluster; within it rows keep the patches' order, so a tie goes to the first of them."""
+    style = torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(22))
+    style[:, :, :, 11:] = 1.0  # the right half flat: equal patches, after textured ones in every row
+    style = prepare_style(style)
+    content = torch.ones(1, 6, 8, 8)  # best matched by every flat patch alike
+    exact = match(content, style)
+    assert exact.unique().tolist() == [11]  # the first flat patch
+    assert torch.equal(match_approx(content, style, probes=100), exact)
+
+
 def test_a_flat_style_makes_one_cluster_not_empty_ones():
     """All patches alike: every centre but one wins no patch (even after its restarts), and is dropped rather than
     probed for nothing."""
