@@ -271,3 +271,33 @@ def test_the_size_limit_is_16384_squared_and_empty_sides_are_refused(tmp_path):
     for shape in ((0, 5, 3), (5, 0, 3)):
         with pytest.raises(ImageError, match="empty"):
             Picture.from_array(np.zeros(shape, np.uint8))
+
+
+def test_arrays_of_one_to_four_channels_only(tmp_path):
+    gray, gray_alpha = Picture.from_array(np.full((2, 3), 51, np.uint8)), Picture.from_array(np.full((2, 3, 2), 51, np.uint8))
+    assert gray.gray and gray.alpha is None and gray.rgb.shape == (2, 3, 3) and np.allclose(gray.rgb, 0.2)
+    assert gray_alpha.gray and gray_alpha.alpha.tolist() == [[51] * 3] * 2
+    colour = Picture.from_array(np.full((2, 3, 3), 51, np.uint8))
+    assert not colour.gray and colour.alpha is None
+    for shape in ((2, 3, 5), (2, 3, 0), (2, 3, 1, 1)):
+        with pytest.raises(ImageError, match="1 to 4 channels"):
+            Picture.from_array(np.zeros(shape, np.uint8))
+    with pytest.raises(ImageError, match="8- or 16-bit"):
+        Picture.from_array(np.zeros((2, 3, 3), np.float32))
+
+
+def test_a_folder_is_no_image_and_a_folder_in_the_way_keeps_no_temporary(tmp_path):
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    (tmp_path / "out.png").mkdir()  # where the output should go
+    with pytest.raises(OSError):
+        save_image(Picture.from_array(np.zeros((4, 4, 3), np.uint8)), tmp_path / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"] and (tmp_path / "out.png").is_dir()
+
+
+def test_a_palette_image_with_a_transparent_colour_loads_with_alpha(tmp_path):
+    image = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), "P")
+    image.putpalette([255, 0, 0, 0, 0, 255])
+    image.save(tmp_path / "in.png", transparency=0)
+    picture = load_image(tmp_path / "in.png")
+    assert picture.alpha.tolist() == [[0, 255], [255, 0]] and picture.to_array()[0, 1].tolist() == [0, 0, 255, 255]
