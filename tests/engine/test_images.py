@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from styleswap.engine.errors import ImageError
-from styleswap.engine.images import Picture, load_image, save_image
+from styleswap.engine.images import Picture, image_size, load_image, save_image
 
 
 def _rgba(chelsea, depth=8):
@@ -301,3 +301,23 @@ def test_a_palette_image_with_a_transparent_colour_loads_with_alpha(tmp_path):
     image.save(tmp_path / "in.png", transparency=0)
     picture = load_image(tmp_path / "in.png")
     assert picture.alpha.tolist() == [[0, 255], [255, 0]] and picture.to_array()[0, 1].tolist() == [0, 0, 255, 255]
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    header = struct.pack(">IIBBBBB", 100_000, 30_000, 8, 2, 0, 0, 0)  # 3 gigapixels claimed, no pixels
+    chunks = [_chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(b"")), _chunk(b"IEND", b"")]
+    (tmp_path / "claim.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+    assert image_size(tmp_path / "claim.png") == (100_000, 30_000)
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(ImageError, match="not a readable image"):
+        image_size(tmp_path / "text.png")
+
+
+def test_a_png_cut_after_its_bit_depth_is_unreadable_not_a_crash(tmp_path):
+    whole = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(whole, format="PNG")
+    for size in (24, 25, 26):
+        (tmp_path / "cut.png").write_bytes(whole.getvalue()[:size])
+        with pytest.raises(ImageError, match="not a readable image"):
+            load_image(tmp_path / "cut.png")
+
