@@ -12,8 +12,9 @@
 # no GIMP/Blender/daemon tests), stops at the first failure (-x) and in file order; mutants that cannot matter
 # (annotations, logging text) are skipped before the run (scripts/mutation_filter.py), and so are the redundant
 # binary-operator replacements (cosmic-ray makes 11 per operator; one counterpart each is kept, as mutmut does:
-# + -, - +, * /, / *, // /, % /, ** *, << >>, >> <<, | &, & |, ^ &) and unary minus made `not` or `+` (kept:
-# dropped, made `~`). MUTATION_ALL=1 runs every operator cosmic-ray has.
+# + -, - +, * /, / *, // /, % /, ** *, << >>, >> <<, | &, & |, ^ &), unary minus made `not` or `+` (kept:
+# dropped, made `~`), and comparisons beyond a sufficient set (< made <= or !=, == made != <= >=, ...).
+# MUTATION_ALL=1 runs every operator cosmic-ray has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,9 +54,12 @@ server=$!
 for _ in $(seq 600); do [[ -S $socket ]] && break; sleep 0.1; done  # its imports take seconds
 trap 'kill $server 2>/dev/null; rm -f "$socket"; git checkout -- "$module"' EXIT  # an interrupted run leaves no mutant behind
 
-# operators left out: every binary replacement but one counterpart per operator, and two of unary minus's four
+# operators left out: every binary replacement but one counterpart per operator, two of unary minus's four, and
 keep='Add_Sub|Sub_Add|Mul_Div|Div_Mul|FloorDiv_Div|Mod_Div|Pow_Mul|LShift_RShift|RShift_LShift|BitOr_BitAnd|BitAnd_BitOr|BitXor_BitAnd'
-excluded="'core/ReplaceBinaryOperator_(?!($keep)\$)', 'core/ReplaceUnaryOperator_USub_(Not|UAdd)\$'"
+# comparisons: the sufficient set of relational replacements (Kaminski et al., ICSE 2013) that cosmic-ray can make,
+# and == / != swapped; not the other five of each, nor `is` for a value comparison
+compare='Eq_(NotEq|LtE|GtE)|NotEq_(Eq|Lt|Gt)|Lt_(LtE|NotEq)|Gt_(GtE|NotEq)|LtE_(Lt|Eq)|GtE_(Gt|Eq)|Is_IsNot|IsNot_Is'
+excluded="'core/ReplaceBinaryOperator_(?!($keep)\$)', 'core/ReplaceUnaryOperator_USub_(Not|UAdd)\$', 'core/ReplaceComparisonOperator_(?!($compare)\$)'"
 [[ ${MUTATION_ALL:-} == 1 ]] && excluded=""
 
 # -x: the first failure kills the mutant; no random order, no cache: each mutant runs the same tests the same way
@@ -78,9 +82,10 @@ if [[ ${MUTATION_RESUME:-} == 1 && -f $work/session.sqlite ]]; then
 else
     rm -f "$work/session.sqlite"
     "$python" -m cosmic_ray.cli init "$work/config.toml" "$work/session.sqlite"
-    "$(dirname "$python")/cr-filter-operators" "$work/session.sqlite" "$work/config.toml"
-    "$python" scripts/mutation_filter.py "$work/session.sqlite" "$module"
 fi
+# the filters mark pending mutants only: on a resumed session they apply to what is left
+"$(dirname "$python")/cr-filter-operators" "$work/session.sqlite" "$work/config.toml"
+"$python" scripts/mutation_filter.py "$work/session.sqlite" "$module"
 "$python" -m cosmic_ray.cli baseline "$work/config.toml"
 "$python" -m cosmic_ray.cli exec "$work/config.toml" "$work/session.sqlite"
 "$(dirname "$python")/cr-report" --show-pending "$work/session.sqlite" >"$work/report.txt"
