@@ -134,6 +134,14 @@ def test_a_band_with_its_centre_and_probe_scores_stays_within_the_budget(monkeyp
 
 
 @needs_int8
+def test_int8_matching_takes_its_scale_from_the_map_however_small_its_values():
+    """Content codes span int8 whatever the activations' size: a map scaled by 2^-10 gets the same codes, so the
+    same matching (a power of two scales floats exactly)."""
+    content, style = _small(7)
+    assert torch.equal(match_approx(content * 2**-10, style, int8=True), match_approx(content, style, int8=True))
+
+
+@needs_int8
 def test_int8_matching_of_a_black_map_names_real_patches():
     """A black content map (all activations zero) has no scale to take from its largest value: still a matching."""
     _, style = _small(6)
