@@ -78,7 +78,7 @@ def test_too_small_and_bad_geometry_are_clear_errors():
         prepare_style(torch.rand(1, 4, 9, 9), 3, 4)
 
 
-@pytest.mark.parametrize("rows_per_block", [1, 2, 5])
+@pytest.mark.parametrize("rows_per_block", [0, 1, 2, 5])  # 0: a block smaller than one row still takes one
 def test_patch_fold_in_several_blocks_equals_dense_reference(monkeypatch, rows_per_block):
     """The fold gathers a block of patch rows at a time (a few at the default 1024 px size): every block must put
     back its own rows' patches. The block is lowered here so a small map is folded in many blocks."""
@@ -168,7 +168,7 @@ def test_a_map_exactly_one_patch_high_or_wide_is_enough(k, s):
     torch.testing.assert_close(swap(content, prepare_style(style, k, s)), reference[:, :, :k, :9], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("budget", [20_000, 100_000, 400_000])
+@pytest.mark.parametrize("budget", [8_000, 20_000, 100_000, 400_000])  # 8000: one row of positions fits
 def test_a_band_and_its_scores_stay_within_the_memory_budget(monkeypatch, budget):
     """The budget bounds one band of unfolded content patches plus its block of scores: the band's rows are seen
     as ``patch_rows`` makes them, the block's width from the first progress report (its share of all scores)."""
