@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from styleswap.engine import swap as swap_module
 from styleswap.engine.approx_match import clusters, int8_codes
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.swap import Int8Rows, match, prepare_style, reconstruct, swap, to_int8
+from styleswap.engine.swap import Int8Rows, match, match_scores, prepare_style, reconstruct, swap, to_int8
 from styleswap.tools.baseline import dense_swap
 
 
@@ -16,7 +16,7 @@ def _pad_like_swap(content, k, s):
 
 @pytest.mark.parametrize(
     "k,s,content_hw,style_hw",
-    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11))],
+    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11)), (4, 3, (20, 20), (13, 11))],
 )
 @pytest.mark.parametrize("budget", [3_000, 200_000, 1 << 30])
 def test_swap_equals_dense_reference(k, s, content_hw, style_hw, budget):
@@ -183,3 +183,14 @@ def test_a_band_and_its_scores_stay_within_the_memory_budget(monkeypatch, budget
     block = round(seen[0] * 588 * 324 / positions)  # style patches scored by the first GEMM
     assert sum(b.shape[0] for b in bands) == 588 and 1 <= block <= 324
     assert budget / 4 < positions * (72 + block) * 4 <= budget  # the band's rows and its scores, float32
+
+
+def test_match_scores_are_each_positions_correlation_with_its_patch():
+    """Per content position: its patch dotted with the unit-norm style patch it was given (F.unfold as reference)."""
+    gen = torch.Generator().manual_seed(12)
+    content = torch.rand(1, 4, 7, 6, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 4, 6, 8, generator=gen, dtype=torch.float64)
+    indices = torch.randint(0, 4 * 6, (5, 4), generator=gen)
+    rows, columns = F.unfold(content, 3)[0].t(), F.unfold(style, 3)[0].t()  # (20, 36), (24, 36)
+    expected = (rows * columns[indices.view(-1)] / columns[indices.view(-1)].norm(dim=1, keepdim=True)).sum(1)
+    torch.testing.assert_close(match_scores(content, prepare_style(style), indices), expected, rtol=1e-6, atol=0)  # the norm has an epsilon
