@@ -147,11 +147,12 @@ def test_nbytes_counts_every_tensor_a_prepared_style_holds():
     assert style.nbytes == with_clusters + (centres * 72 + centres * 4) + (80 * 72 + 80 * 4)
 
 
+@pytest.mark.parametrize("block", [2 * 6, 1])  # two rows of 6 elements; less than one row (then one row at a time)
 @pytest.mark.parametrize("scale", [torch.tensor([0.5, 2.0, 3.0, 10.0, 1.0, 7.0, 0.25]), 3.0])
-def test_to_int8_rounds_every_block_of_rows(monkeypatch, scale):
-    """Rows are rounded a block at a time (4M elements at once): with the block lowered to 2 rows here, every block,
-    the last partial one too, gets its own rows' scale."""
-    monkeypatch.setattr(swap_module, "_INT8_BLOCK", 2 * 6)
+def test_to_int8_rounds_every_block_of_rows(monkeypatch, scale, block):
+    """Rows are rounded a block at a time (4M elements at once): with the block lowered here, every block, the last
+    partial one too, gets its own rows' scale."""
+    monkeypatch.setattr(swap_module, "_INT8_BLOCK", block)
     x = torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(9)) * 4
     expected = (x * (scale[:, None, None] if isinstance(scale, torch.Tensor) else scale)).round().to(torch.int8)
     assert torch.equal(to_int8(x, scale[:, None, None] if isinstance(scale, torch.Tensor) else scale), expected)
@@ -194,3 +195,9 @@ def test_match_scores_are_each_positions_correlation_with_its_patch():
     rows, columns = F.unfold(content, 3)[0].t(), F.unfold(style, 3)[0].t()  # (20, 36), (24, 36)
     expected = (rows * columns[indices.view(-1)] / columns[indices.view(-1)].norm(dim=1, keepdim=True)).sum(1)
     torch.testing.assert_close(match_scores(content, prepare_style(style), indices), expected, rtol=1e-6, atol=0)  # the norm has an epsilon
+
+
+def test_int8_rows_of_zeros_are_zero_codes_with_a_positive_scale():
+    """A zero row (a black patch) has no largest value to scale by: its codes are zeros, its scale stays positive."""
+    codes = Int8Rows.of(torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]]))
+    assert codes.values.tolist() == [[0, 0, 0], [64, -127, 32]] and bool((codes.scales > 0).all())
