@@ -16,7 +16,7 @@ def _pad_like_swap(content, k, s):
 
 @pytest.mark.parametrize(
     "k,s,content_hw,style_hw",
-    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11)), (4, 3, (20, 20), (13, 11))],
+    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11)), (4, 3, (20, 20), (13, 11)), (4, 3, (20, 19), (13, 11))],
 )
 @pytest.mark.parametrize("budget", [3_000, 200_000, 1 << 30])
 def test_swap_equals_dense_reference(k, s, content_hw, style_hw, budget):
@@ -76,6 +76,9 @@ def test_too_small_and_bad_geometry_are_clear_errors():
         prepare_style(torch.rand(1, 4, 2, 9), 3)
     with pytest.raises(StyleSwapError, match="stride"):
         prepare_style(torch.rand(1, 4, 9, 9), 3, 4)
+    for k, s in ((0, 1), (3, 0)):
+        with pytest.raises(StyleSwapError, match="at least 1"):
+            prepare_style(torch.rand(1, 4, 9, 9), k, s)
 
 
 @pytest.mark.parametrize("rows_per_block", [0, 1, 2, 5])  # 0: a block smaller than one row still takes one
