@@ -246,6 +246,11 @@ def test_16bit_pictures_in_8bit_formats_keep_their_high_byte(tmp_path, suffix):
         assert written.mode == "RGB"
         if suffix != ".jpg":  # lossless: the high bytes exactly
             assert np.asarray(written).tolist() == [[[0, 0, 1], [1, 128, 255]]]
+    save_image(Picture.from_array(pixels[:, :, 1]), tmp_path / f"gray{suffix}")  # one channel: gray where the format has it
+    with Image.open(tmp_path / f"gray{suffix}") as written:
+        assert written.mode == ("RGB" if suffix == ".webp" else "L")
+        if suffix != ".jpg":
+            assert np.asarray(written.convert("L")).tolist() == [[0, 128]]
 
 
 def test_jpeg_at_quality_95_and_webp_lossless(tmp_path, chelsea):
@@ -320,4 +325,12 @@ def test_a_png_cut_after_its_bit_depth_is_unreadable_not_a_crash(tmp_path):
         (tmp_path / "cut.png").write_bytes(whole.getvalue()[:size])
         with pytest.raises(ImageError, match="not a readable image"):
             load_image(tmp_path / "cut.png")
+
+
+
+def test_a_planar_16bit_tiff_loads_as_the_interleaved_one(tmp_path):
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3) * 3000 + 7
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(pixels, -1, 0), photometric="rgb", planarconfig="separate")
+    picture = load_image(tmp_path / "planar.tif")
+    assert picture.bit_depth == 16 and np.array_equal(picture.to_array(), pixels)
 
