@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from styleswap.engine.errors import ImageError
-from styleswap.engine.images import Picture, image_size, load_image, save_image
+from styleswap.engine.images import Picture, image_size, load_image, remove_stale_temporaries, save_image
 
 
 def _rgba(chelsea, depth=8):
@@ -334,3 +334,26 @@ def test_a_planar_16bit_tiff_loads_as_the_interleaved_one(tmp_path):
     picture = load_image(tmp_path / "planar.tif")
     assert picture.bit_depth == 16 and np.array_equal(picture.to_array(), pixels)
 
+
+
+def test_an_output_without_a_suffix_is_named_in_the_error(tmp_path):
+    with pytest.raises(ImageError, match=r"unsupported output type \(none\); use one of \.bmp, \.jpeg"):
+        save_image(Picture.from_array(np.zeros((2, 2, 3), np.uint8)), tmp_path / "out")
+
+
+def test_16bit_gray_with_alpha_stays_16bit_gray_with_alpha(tmp_path):
+    pixels = np.array([[[0, 65535], [1000, 300]], [[65535, 7], [40000, 0]]], np.uint16)
+    save_image(Picture.from_array(pixels), tmp_path / "out.png")
+    _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, True, True)
+    assert np.vstack(list(map(np.uint16, rows))).reshape(2, 2, 2).tolist() == pixels.tolist()
+
+
+def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale, link = tmp_path / f".out.png.styleswap-{gone}.abcd1234.png", tmp_path / f".b.png.styleswap-{gone}.efgh5678.png"
+    stale.write_bytes(b"left by a killed writer")
+    (tmp_path / "target.png").write_bytes(b"the user's")
+    link.symlink_to(tmp_path / "target.png")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's"
