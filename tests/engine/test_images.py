@@ -228,6 +228,7 @@ def test_every_exif_orientation_matches_pillows_transpose(tmp_path, orientation)
     [
         ("F", [[0.0, 0.5, 1.0]], [[0, 32768, 65535]]),  # floats in [0, 1]: scaled to 16 bits
         ("F", [[0.0, 300.0, 65535.0]], [[0, 300, 65535]]),  # above 1: already on the 16-bit scale
+        ("F", [[0.0, 1.5, 2.0]], [[0, 2, 2]]),  # just above 1: on the 16-bit scale too
         ("I", [[0, 1000, 70000]], [[0, 1000, 65535]]),  # 32-bit integers: clipped to 16 bits
     ],
 )
@@ -284,7 +285,7 @@ def test_arrays_of_one_to_four_channels_only(tmp_path):
     assert gray_alpha.gray and gray_alpha.alpha.tolist() == [[51] * 3] * 2
     colour = Picture.from_array(np.full((2, 3, 3), 51, np.uint8))
     assert not colour.gray and colour.alpha is None
-    for shape in ((2, 3, 5), (2, 3, 0), (2, 3, 1, 1)):
+    for shape in ((2, 3, 5), (2, 3, 0), (2, 3, 1, 1), (6,)):
         with pytest.raises(ImageError, match="1 to 4 channels"):
             Picture.from_array(np.zeros(shape, np.uint8))
     with pytest.raises(ImageError, match="8- or 16-bit"):
@@ -351,9 +352,20 @@ def test_16bit_gray_with_alpha_stays_16bit_gray_with_alpha(tmp_path):
 
 def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    stale, link = tmp_path / f".out.png.styleswap-{gone}.abcd1234.png", tmp_path / f".b.png.styleswap-{gone}.efgh5678.png"
-    stale.write_bytes(b"left by a killed writer")
+    stale = [tmp_path / f".{name}.png.styleswap-{gone}.abcd1234.png" for name in ("a", "m", "z")]
+    link = tmp_path / f".b.png.styleswap-{gone}.efgh5678.png"
+    for path in stale:
+        path.write_bytes(b"left by a killed writer")
+    for name in (".c", ".n.png.styleswap-x", ".y.txt"):  # hidden, not ours: looked at and passed over
+        (tmp_path / name).write_bytes(b"not ours")
     (tmp_path / "target.png").write_bytes(b"the user's")
     link.symlink_to(tmp_path / "target.png")
-    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert sorted(remove_stale_temporaries(tmp_path)) == stale
     assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's"
+
+
+def test_a_16bit_colour_tiff_of_several_pages_loads_its_first(tmp_path):
+    colour = np.arange(2 * 2 * 3, dtype=np.uint16).reshape(2, 2, 3) * 4001
+    tifffile.imwrite(tmp_path / "pages.tif", colour, photometric="rgb")
+    tifffile.imwrite(tmp_path / "pages.tif", colour[::-1], photometric="rgb", append=True)
+    assert np.array_equal(load_image(tmp_path / "pages.tif").to_array(), colour)
