@@ -229,6 +229,7 @@ def test_every_exif_orientation_matches_pillows_transpose(tmp_path, orientation)
         ("F", [[0.0, 0.5, 1.0]], [[0, 32768, 65535]]),  # floats in [0, 1]: scaled to 16 bits
         ("F", [[0.0, 300.0, 65535.0]], [[0, 300, 65535]]),  # above 1: already on the 16-bit scale
         ("F", [[0.0, 1.5, 2.0]], [[0, 2, 2]]),  # just above 1: on the 16-bit scale too
+        ("F", [[-0.5, 0.5, 1.0]], [[0, 32768, 65535]]),  # below 0: clipped
         ("I", [[0, 1000, 70000]], [[0, 1000, 65535]]),  # 32-bit integers: clipped to 16 bits
     ],
 )
@@ -255,12 +256,14 @@ def test_16bit_pictures_in_8bit_formats_keep_their_high_byte(tmp_path, suffix):
 
 
 def test_jpeg_at_quality_95_and_webp_lossless(tmp_path, chelsea):
-    save_image(Picture.from_array(chelsea), tmp_path / "out.jpg")
     reference = io.BytesIO()
     Image.fromarray(chelsea).save(reference, format="JPEG", quality=95)
-    assert (tmp_path / "out.jpg").read_bytes() == reference.getvalue()
+    for suffix in (".jpg", ".jpeg"):
+        save_image(Picture.from_array(chelsea), tmp_path / f"out{suffix}")
+        assert (tmp_path / f"out{suffix}").read_bytes() == reference.getvalue()
     save_image(Picture.from_array(chelsea), tmp_path / "out.webp")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.webp")), chelsea)
+    assert np.array_equal(load_image(tmp_path / "out.webp").to_array(), chelsea)  # and read back by us
 
 
 def test_the_size_limit_is_16384_squared_and_empty_sides_are_refused(tmp_path):
@@ -369,3 +372,13 @@ def test_a_16bit_colour_tiff_of_several_pages_loads_its_first(tmp_path):
     tifffile.imwrite(tmp_path / "pages.tif", colour, photometric="rgb")
     tifffile.imwrite(tmp_path / "pages.tif", colour[::-1], photometric="rgb", append=True)
     assert np.array_equal(load_image(tmp_path / "pages.tif").to_array(), colour)
+
+
+def test_a_picture_made_in_code_is_colour_clipped_and_saved_into_new_folders(tmp_path):
+    picture = Picture(np.array([[[-0.5, 0.5, 1.5], [0.0, 1.0, 0.25]]], np.float32), None, 8)  # gray unless said: no
+    assert picture.to_array().tolist() == [[[0, 128, 255], [0, 255, 64]]]
+    save_image(picture, tmp_path / "new" / "deeper" / "out.png")
+    assert Image.open(tmp_path / "new" / "deeper" / "out.png").mode == "RGB"
+    assert Picture.from_array(np.zeros((3, 1, 3), np.uint8)).size == (1, 3)  # one pixel wide is not empty
+    with pytest.raises(ImageError, match=r"out\.jpg: JPG cannot keep the alpha channel"):
+        save_image(Picture.from_array(np.zeros((2, 2, 4), np.uint8)), tmp_path / "out.jpg")
