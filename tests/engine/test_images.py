@@ -144,7 +144,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_f
         done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap.engine import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
         assert done.returncode == 0
         assert not left.exists()  # the killed writer's
-        assert live.exists()  # a writer still running keeps its file
+        assert live.exists() and alive.poll() is None  # a writer still running keeps its file, and runs on
         assert all(path.exists() for path in foreign)  # names not of our exact form are never touched
         assert (tmp_path / "next.png").exists() and not list(tmp_path.glob(".next.png.*"))
     finally:
@@ -351,6 +351,10 @@ def test_16bit_gray_with_alpha_stays_16bit_gray_with_alpha(tmp_path):
     _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
     assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, True, True)
     assert np.vstack(list(map(np.uint16, rows))).reshape(2, 2, 2).tolist() == pixels.tolist()
+    save_image(Picture.from_array(pixels), tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as written:
+        assert written.pages[0].photometric == tifffile.PHOTOMETRIC.MINISBLACK
+        assert written.pages[0].asarray().tolist() == pixels.tolist()
 
 
 def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
@@ -365,6 +369,7 @@ def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
     link.symlink_to(tmp_path / "target.png")
     assert sorted(remove_stale_temporaries(tmp_path)) == stale
     assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's"
+    assert remove_stale_temporaries(tmp_path / "missing") == []  # an unreadable folder: nothing to clean
 
 
 def test_a_16bit_colour_tiff_of_several_pages_loads_its_first(tmp_path):
