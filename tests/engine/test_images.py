@@ -227,7 +227,9 @@ def test_every_exif_orientation_matches_pillows_transpose(tmp_path, orientation)
     "mode,values,expected",
     [
         ("F", [[0.0, 0.5, 1.0]], [[0, 32768, 65535]]),  # floats in [0, 1]: scaled to 16 bits
-        ("F", [[0.0, 300.0, 65535.0]], [[0, 300, 65535]]),  # above 1: already on the 16-bit scale
+        ("F", [[0.0, 300.0, 32767.0, 65535.0]], [[0, 300, 32767, 65535]]),  # above 1: already on the 16-bit scale
+        ("F", [[0.0, 0.25, 0.5]], [[0, 16384, 32768]]),  # at most 1, if not 1 itself: in [0, 1]
+        ("I", [[0, 1, 1]], [[0, 1, 1]]),  # integers are on the 16-bit scale even when small
         ("F", [[0.0, 1.5, 2.0]], [[0, 2, 2]]),  # just above 1: on the 16-bit scale too
         ("F", [[-0.5, 0.5, 1.0]], [[0, 32768, 65535]]),  # below 0: clipped
         ("I", [[0, 1000, 70000]], [[0, 1000, 65535]]),  # 32-bit integers: clipped to 16 bits
@@ -387,3 +389,13 @@ def test_a_picture_made_in_code_is_colour_clipped_and_saved_into_new_folders(tmp
     assert Picture.from_array(np.zeros((3, 1, 3), np.uint8)).size == (1, 3)  # one pixel wide is not empty
     with pytest.raises(ImageError, match=r"out\.jpg: JPG cannot keep the alpha channel"):
         save_image(Picture.from_array(np.zeros((2, 2, 4), np.uint8)), tmp_path / "out.jpg")
+
+
+def test_8bit_colour_tiffs_and_16bit_rgb_pngs_round_trip(tmp_path, chelsea):
+    Image.fromarray(chelsea).save(tmp_path / "in.tif")
+    assert np.array_equal(load_image(tmp_path / "in.tif").to_array(), chelsea)
+    pixels = chelsea[:20, :30].astype(np.uint16) * 257 + np.uint16(3)
+    save_image(Picture.from_array(pixels), tmp_path / "out.png")
+    _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, False, False)
+    assert np.array_equal(np.vstack(list(map(np.uint16, rows))).reshape(pixels.shape), pixels)
