@@ -1,4 +1,5 @@
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -369,8 +370,10 @@ def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
         (tmp_path / name).write_bytes(b"not ours")
     (tmp_path / "target.png").write_bytes(b"the user's")
     link.symlink_to(tmp_path / "target.png")
+    own = tmp_path / f".own.png.styleswap-{os.getpid()}.ijkl9012.png"  # another thread of this process writing
+    own.write_bytes(b"being written")
     assert sorted(remove_stale_temporaries(tmp_path)) == stale
-    assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's"
+    assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's" and own.exists()
     assert remove_stale_temporaries(tmp_path / "missing") == []  # an unreadable folder: nothing to clean
 
 
