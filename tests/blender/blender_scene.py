@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+import threading
 import traceback
 from pathlib import Path
 
@@ -182,13 +182,30 @@ def render_interrupted(addon: object, scene: bpy.types.Scene, last: int) -> None
             handler(scene)
 
 
-def cancel_after_first_frame(job: object, timeout: float = 240.0) -> None:
-    """Press Cancel as soon as one frame is stylised (the job runs on while this thread sleeps)."""
-    deadline = time.monotonic() + timeout
-    while job.counts.stylised < 1 and job.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert job.counts.stylised >= 1, f"no frame stylised within {timeout:g} s"
-    assert bpy.ops.styleswap.cancel() == {"FINISHED"}
+def stylize_then_cancel(addon: object, directory: str, timeout: float = 240.0) -> None:
+    """Stylise a folder and press Cancel once its first frame is stylised, while the job waits for the press
+    before it takes the next frame: the cancel lands after exactly one frame however fast the daemon is.
+
+    The job's own `_stylize` runs unchanged; the wrapper only holds the job's thread after the first frame, as
+    a slow frame would, so the test does not race the daemon."""
+    first, pressed = threading.Event(), threading.Event()
+    job_class = addon.worker.Job
+    original = job_class._stylize
+
+    def stylize_and_hold(job: object, *args: object) -> None:
+        original(job, *args)
+        if not first.is_set():
+            first.set()
+            pressed.wait(timeout)
+
+    job_class._stylize = stylize_and_hold
+    try:
+        assert bpy.ops.styleswap.stylize_rendered(directory=directory) == {"FINISHED"}
+        assert first.wait(timeout), f"no frame stylised within {timeout:g} s"
+        assert bpy.ops.styleswap.cancel() == {"FINISHED"}
+    finally:
+        pressed.set()
+        job_class._stylize = original
 
 
 def describe_tree(tree: bpy.types.NodeTree) -> dict:
@@ -258,8 +275,7 @@ def main(settings: dict) -> dict:
             elif step.startswith("stylize_folder:"):
                 assert bpy.ops.styleswap.stylize_rendered(directory=step.partition(":")[2]) == {"FINISHED"}
             elif step.startswith("stylize_folder_then_cancel:"):
-                assert bpy.ops.styleswap.stylize_rendered(directory=step.partition(":")[2]) == {"FINISHED"}
-                cancel_after_first_frame(addon.render.current())
+                stylize_then_cancel(addon, step.partition(":")[2])
             elif step == "composite":
                 assert bpy.ops.styleswap.composite() == {"FINISHED"}
             elif step == "composite_refused":

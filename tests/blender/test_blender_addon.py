@@ -275,10 +275,10 @@ def test_cancel_keeps_finished_frames_and_the_next_run_skips_them(blender: Blend
         style.resize((64, 48)).rotate(number * 15).save(shots / f"shot_{number:04d}.png")
     cancelled, resumed = blender.run(tmp_path, [f"stylize_folder_then_cancel:{shots}", f"stylize_folder:{shots}"])["runs"]
 
-    done = cancelled["stylised"]
-    assert 1 <= done < count and cancelled["failed"] == 0, cancelled
-    assert f"{count - done} not stylised (cancelled)" in cancelled["summary"]
-    assert (resumed["stylised"], resumed["kept"], resumed["failed"]) == (count - done, done, 0), resumed
+    # Cancel is pressed once the first frame is stylised, before the job takes the second (blender_scene.py)
+    assert (cancelled["submitted"], cancelled["stylised"], cancelled["failed"]) == (count, 1, 0), cancelled
+    assert f"{count - 1} not stylised (cancelled)" in cancelled["summary"]
+    assert (resumed["stylised"], resumed["kept"], resumed["failed"]) == (count - 1, 1, 0), resumed
     stylised = tmp_path / "out" / "stylised"
     assert names(stylised) == [f"{n:04d}.png" for n in range(count)]
     assert not [p for p in stylised.iterdir() if p.name.startswith(".")]  # no temporary file left behind

@@ -2,11 +2,151 @@ import pytest
 import torch
 
 from int8_marks import needs_int8
+from styleswap.engine import approx_match
+from styleswap.engine import swap as swap_module
 from styleswap.engine.approx_match import CLUSTERS_PER_ROOT, clusters, match_approx
 from styleswap.engine.devices import int8_available
 from styleswap.engine.images import Picture
 from styleswap.engine.stylize import Engine, Options
 from styleswap.engine.swap import Int8Rows, match, match_scores, prepare_style
+
+
+def _small(seed: int, style_hw=(22, 22), content_hw=(19, 17)):
+    """Synthetic activations, fast to match: 400 style patches (16 clusters) and 17 x 15 = 255 content positions."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 6, *content_hw, generator=gen), prepare_style(torch.rand(1, 6, *style_hw, generator=gen))
+
+
+@pytest.mark.parametrize("side,count", [(3, 1), (4, 2), (12, 8), (22, 16), (52, 40)])  # round(0.8 x sqrt(patches))
+def test_clusters_partition_the_style_by_nearest_centre(side, count):
+    """About 0.8 sqrt(N) clusters (the module docstring); every patch sits in the cluster of its nearest centre."""
+    style = prepare_style(torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side)))
+    original = style.normalised.clone()
+    index = clusters(style)
+    assert index.centroids.shape[0] <= count and len(index.bounds) == index.centroids.shape[0] + 1
+    assert index.bounds[0] == 0 and index.bounds[-1] == style.count and all(a < b for a, b in zip(index.bounds, index.bounds[1:]))
+    assert torch.equal(index.order.sort().values, torch.arange(style.count)) and torch.equal(index.order[index.rows], torch.arange(style.count))
+    assert torch.equal(style.normalised, original[index.order])
+    torch.testing.assert_close(index.centroids.norm(dim=1), torch.ones(index.centroids.shape[0]))
+    cluster_of_row = torch.repeat_interleave(torch.arange(len(index.bounds) - 1), torch.tensor(index.bounds).diff())
+    assert torch.equal((style.normalised @ index.centroids.t()).argmax(1), cluster_of_row)
+
+
+def test_clusters_are_as_many_as_wanted_when_patches_are_spread():
+    """Random patches leave no centre empty: exactly round(0.8 x sqrt(N)) clusters."""
+    for side, count in ((12, 8), (22, 16), (52, 40)):
+        style = prepare_style(torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side)) - 0.5)
+        assert clusters(style).centroids.shape[0] == count
+
+
+@pytest.mark.parametrize("side,count", [(22, 16), (32, 24)])
+def test_a_half_flat_style_still_gets_every_cluster(side, count):
+    """Centres seeded on equal flat patches lose their patches to the first of them; each such centre restarts on
+    another patch, so the textured half still gets the clusters it needs."""
+    style = torch.rand(1, 6, side, side, generator=torch.Generator().manual_seed(side))
+    style[:, :, :, : side // 2] = 1.0
+    assert clusters(prepare_style(style)).centroids.shape[0] == count
+
+
+def test_a_style_with_a_black_half_gets_finite_centres():
+    """Black regions give zero activations, so zero patches: a centre of only those stays a zero vector, not NaN."""
+    style = torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(1))
+    style[:, :, :, :11] = 0
+    index = clusters(prepare_style(style))
+    assert torch.isfinite(index.centroids).all() and index.centroids.shape[0] == 16
+
+
+def test_patches_are_assigned_a_chunk_at_a_time(monkeypatch):
+    """Assignment GEMMs take 8192 rows at a time; lowered here to 7, every row still gets its nearest centre."""
+    monkeypatch.setattr(approx_match, "_CHUNK", 7)
+    style = prepare_style(torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(22)))
+    index = clusters(style)
+    cluster_of_row = torch.repeat_interleave(torch.arange(len(index.bounds) - 1), torch.tensor(index.bounds).diff())
+    assert index.bounds[-1] == 400 and torch.equal((style.normalised @ index.centroids.t()).argmax(1), cluster_of_row)
+
+
+def test_ties_go_to_the_first_patch_as_in_exact_matching():
+    """Equal patches share a cluster; within it rows keep the patches' order, so a tie goes to the first of them."""
+    style = torch.rand(1, 6, 22, 22, generator=torch.Generator().manual_seed(22))
+    style[:, :, :, 11:] = 1.0  # the right half flat: equal patches, after textured ones in every row
+    style = prepare_style(style)
+    content = torch.ones(1, 6, 8, 8)  # best matched by every flat patch alike
+    exact = match(content, style)
+    assert exact.unique().tolist() == [11]  # the first flat patch
+    assert torch.equal(match_approx(content, style, probes=100), exact)
+
+
+def test_a_flat_style_makes_one_cluster_not_empty_ones():
+    """All patches alike: every centre but one wins no patch (even after its restarts), and is dropped rather than
+    probed for nothing."""
+    style = prepare_style(torch.ones(1, 6, 12, 12))  # 100 equal patches: 8 centres wanted
+    index = clusters(style)
+    assert index.bounds == [0, 100] and index.centroids.shape[0] == 1
+    assert clusters(prepare_style(torch.ones(1, 6, 5, 5))).bounds == [0, 9]  # fewer patches (9) than dimensions (54)
+    content = torch.rand(1, 6, 7, 7, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(match_approx(content, style), match(content, style))
+
+
+@pytest.mark.parametrize("int8", [False, pytest.param(True, marks=needs_int8)])
+def test_probing_every_cluster_matches_exactly_in_bands_too(int8):
+    content, style = _small(1)
+    exact = match(content, style)
+    for budget in (1 << 30, 3_000):  # one band; bands of one row of positions
+        found = match_approx(content, style, budget, probes=100, int8=int8)
+        if int8:  # rounding swaps a few near ties, no more
+            assert (found == exact).float().mean() > 0.9
+        else:
+            assert torch.equal(found, exact)
+
+
+def test_fewer_probes_stay_close_and_the_default_is_five():
+    content, style = _small(2)
+    exact = match(content, style)
+    found = {p: match_approx(content, style, probes=p) for p in (1, 4, 5, 6)}
+    assert torch.equal(match_approx(content, style), found[5])
+    assert not torch.equal(found[4], found[5]) and not torch.equal(found[6], found[5])
+    ratios = [(match_scores(content, style, found[p]).sum() / match_scores(content, style, exact).sum()).item() for p in (1, 4, 5, 6)]
+    assert ratios == sorted(ratios) and ratios[0] < ratios[-1] <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 3_000])
+def test_approximate_progress_is_the_share_of_probes_scored(budget):
+    content, style = _small(3)
+    seen = []
+    match_approx(content, style, budget, progress=seen.append)
+    assert len(seen) > 5 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("int8", [False, pytest.param(True, marks=needs_int8)])
+@pytest.mark.parametrize("budget", [20_000, 60_000])
+def test_a_band_with_its_centre_and_probe_scores_stays_within_the_budget(monkeypatch, budget, int8):
+    """Per content position a band holds its patch row (float32, or int8 codes), its scores against every centre,
+    and each probe's score (4 bytes) and row (int64): together within the budget, seen from the bands
+    ``patch_rows`` makes."""
+    content, style = _small(5)  # 17 x 15 positions, rows of 3 x 3 x 6 = 54 values; 16 clusters, 5 probes
+    assert clusters(style).centroids.shape[0] == 16
+    bands, real = [], swap_module.patch_rows
+    monkeypatch.setattr(swap_module, "patch_rows", lambda *args: bands.append(real(*args)) or bands[-1])
+    match_approx(content, style, budget, int8=int8)
+    positions = max(b.shape[0] for b in bands)
+    assert sum(b.shape[0] for b in bands) == 255
+    assert budget / 4 < positions * (54 * (1 if int8 else 4) + 16 * 4 + 5 * (4 + 8)) <= budget
+
+
+@needs_int8
+def test_int8_matching_takes_its_scale_from_the_map_however_small_its_values():
+    """Content codes span int8 whatever the activations' size: a map scaled by 2^-10 gets the same codes, so the
+    same matching (a power of two scales floats exactly)."""
+    content, style = _small(7)
+    assert torch.equal(match_approx(content * 2**-10, style, int8=True), match_approx(content, style, int8=True))
+
+
+@needs_int8
+def test_int8_matching_of_a_black_map_names_real_patches():
+    """A black content map (all activations zero) has no scale to take from its largest value: still a matching."""
+    _, style = _small(6)
+    found = match_approx(torch.zeros(1, 6, 9, 9), style, int8=True)
+    assert found.shape == (7, 7) and 0 <= found.min() and found.max() < style.count
 
 
 @pytest.fixture(scope="module")

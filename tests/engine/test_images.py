@@ -1,3 +1,5 @@
+import io
+import os
 import struct
 import subprocess
 import sys
@@ -7,10 +9,10 @@ import numpy as np
 import png
 import pytest
 import tifffile
-from PIL import Image
+from PIL import Image, ImageOps
 
 from styleswap.engine.errors import ImageError
-from styleswap.engine.images import Picture, load_image, save_image
+from styleswap.engine.images import Picture, image_size, load_image, remove_stale_temporaries, save_image
 
 
 def _rgba(chelsea, depth=8):
@@ -143,7 +145,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_f
         done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap.engine import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
         assert done.returncode == 0
         assert not left.exists()  # the killed writer's
-        assert live.exists()  # a writer still running keeps its file
+        assert live.exists() and alive.poll() is None  # a writer still running keeps its file, and runs on
         assert all(path.exists() for path in foreign)  # names not of our exact form are never touched
         assert (tmp_path / "next.png").exists() and not list(tmp_path.glob(".next.png.*"))
     finally:
@@ -194,3 +196,209 @@ def test_16bit_colour_tiff_stays_16bit(chelsea, tmp_path, channels):
     assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), pixels)
     with Image.open(tmp_path / "out.tif") as written:  # and other programs read what we wrote
         assert written.size == (451, 300) and written.mode == ("RGBA" if channels == 4 else "RGB")
+
+
+def _small_picture() -> np.ndarray:
+    """5 x 3 pixels, all different: any turn or flip shows."""
+    return (np.arange(5 * 3 * 3, dtype=np.uint8).reshape(3, 5, 3) * 5 + 7)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_transpose(tmp_path, orientation):
+    """All eight EXIF orientations, for files Pillow decodes and for 16-bit PNGs (turned by our own code): the
+    result is Pillow's ``exif_transpose`` of the same pixels."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels = _small_picture()
+    Image.fromarray(pixels).save(tmp_path / "eight.png", exif=exif)
+    with Image.open(tmp_path / "eight.png") as image:
+        expected = np.asarray(ImageOps.exif_transpose(image))
+    assert np.array_equal(load_image(tmp_path / "eight.png").to_array(), expected)
+    wide = pixels.astype(np.uint16) * 257
+    with open(tmp_path / "plain16.png", "wb") as f:
+        png.Writer(5, 3, greyscale=False, bitdepth=16).write(f, wide.reshape(3, -1))
+    chunks = list(png.Reader(filename=str(tmp_path / "plain16.png")).chunks())
+    with open(tmp_path / "sixteen.png", "wb") as f:
+        png.write_chunks(f, [chunks[0], (b"eXIf", exif.tobytes()[6:]), *chunks[1:]])
+    sixteen = load_image(tmp_path / "sixteen.png")
+    assert sixteen.bit_depth == 16 and np.array_equal(sixteen.to_array(), expected.astype(np.uint16) * 257)
+
+
+@pytest.mark.parametrize(
+    "mode,values,expected",
+    [
+        ("F", [[0.0, 0.5, 1.0]], [[0, 32768, 65535]]),  # floats in [0, 1]: scaled to 16 bits
+        ("F", [[0.0, 300.0, 32767.0, 65535.0]], [[0, 300, 32767, 65535]]),  # above 1: already on the 16-bit scale
+        ("F", [[0.0, 0.25, 0.5]], [[0, 16384, 32768]]),  # at most 1, if not 1 itself: in [0, 1]
+        ("I", [[0, 1, 1]], [[0, 1, 1]]),  # integers are on the 16-bit scale even when small
+        ("F", [[0.0, 1.5, 2.0]], [[0, 2, 2]]),  # just above 1: on the 16-bit scale too
+        ("F", [[-0.5, 0.5, 1.0]], [[0, 32768, 65535]]),  # below 0: clipped
+        ("I", [[0, 1000, 70000]], [[0, 1000, 65535]]),  # 32-bit integers: clipped to 16 bits
+    ],
+)
+def test_float_and_32bit_images_load_as_16bit(tmp_path, mode, values, expected):
+    Image.fromarray(np.array(values, dtype=np.float32 if mode == "F" else np.int32), mode).save(tmp_path / "in.tif")
+    picture = load_image(tmp_path / "in.tif")
+    assert picture.bit_depth == 16 and picture.gray
+    assert picture.to_array(gray=True)[:, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp", ".webp"])
+def test_16bit_pictures_in_8bit_formats_keep_their_high_byte(tmp_path, suffix):
+    pixels = np.array([[[0, 255, 256], [511, 32768, 65535]]], dtype=np.uint16)  # high bytes 0 0 1, 1 128 255
+    save_image(Picture.from_array(pixels), tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as written:
+        assert written.mode == "RGB"
+        if suffix != ".jpg":  # lossless: the high bytes exactly
+            assert np.asarray(written).tolist() == [[[0, 0, 1], [1, 128, 255]]]
+    save_image(Picture.from_array(pixels[:, :, 1]), tmp_path / f"gray{suffix}")  # one channel: gray where the format has it
+    with Image.open(tmp_path / f"gray{suffix}") as written:
+        assert written.mode == ("RGB" if suffix == ".webp" else "L")
+        if suffix != ".jpg":
+            assert np.asarray(written.convert("L")).tolist() == [[0, 128]]
+
+
+def test_jpeg_at_quality_95_and_webp_lossless(tmp_path, chelsea):
+    reference = io.BytesIO()
+    Image.fromarray(chelsea).save(reference, format="JPEG", quality=95)
+    for suffix in (".jpg", ".jpeg"):
+        save_image(Picture.from_array(chelsea), tmp_path / f"out{suffix}")
+        assert (tmp_path / f"out{suffix}").read_bytes() == reference.getvalue()
+    save_image(Picture.from_array(chelsea), tmp_path / "out.webp")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.webp")), chelsea)
+    assert np.array_equal(load_image(tmp_path / "out.webp").to_array(), chelsea)  # and read back by us
+
+
+def test_the_size_limit_is_16384_squared_and_empty_sides_are_refused(tmp_path):
+    def header_only(width: int, height: int):
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        chunks = [_chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(b"")), _chunk(b"IEND", b"")]
+        (tmp_path / "claim.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+        return tmp_path / "claim.png"
+
+    with pytest.raises(ImageError, match="not a readable image"):  # at the limit: refused only for its missing pixels
+        load_image(header_only(16384, 16384))
+    with pytest.raises(ImageError, match=r"too large \(16384x16385, limit 256 megapixels\)"):
+        load_image(header_only(16384, 16385))
+    for shape in ((0, 5, 3), (5, 0, 3)):
+        with pytest.raises(ImageError, match="empty"):
+            Picture.from_array(np.zeros(shape, np.uint8))
+
+
+def test_arrays_of_one_to_four_channels_only(tmp_path):
+    gray, gray_alpha = Picture.from_array(np.full((2, 3), 51, np.uint8)), Picture.from_array(np.full((2, 3, 2), 51, np.uint8))
+    assert gray.gray and gray.alpha is None and gray.rgb.shape == (2, 3, 3) and np.allclose(gray.rgb, 0.2)
+    assert gray_alpha.gray and gray_alpha.alpha.tolist() == [[51] * 3] * 2
+    colour = Picture.from_array(np.full((2, 3, 3), 51, np.uint8))
+    assert not colour.gray and colour.alpha is None
+    for shape in ((2, 3, 5), (2, 3, 0), (2, 3, 1, 1), (6,)):
+        with pytest.raises(ImageError, match="1 to 4 channels"):
+            Picture.from_array(np.zeros(shape, np.uint8))
+    with pytest.raises(ImageError, match="8- or 16-bit"):
+        Picture.from_array(np.zeros((2, 3, 3), np.float32))
+
+
+def test_a_folder_is_no_image_and_a_folder_in_the_way_keeps_no_temporary(tmp_path):
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    (tmp_path / "out.png").mkdir()  # where the output should go
+    with pytest.raises(OSError):
+        save_image(Picture.from_array(np.zeros((4, 4, 3), np.uint8)), tmp_path / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"] and (tmp_path / "out.png").is_dir()
+
+
+def test_a_palette_image_with_a_transparent_colour_loads_with_alpha(tmp_path):
+    image = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), "P")
+    image.putpalette([255, 0, 0, 0, 0, 255])
+    image.save(tmp_path / "in.png", transparency=0)
+    picture = load_image(tmp_path / "in.png")
+    assert picture.alpha.tolist() == [[0, 255], [255, 0]] and picture.to_array()[0, 1].tolist() == [0, 0, 255, 255]
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    header = struct.pack(">IIBBBBB", 100_000, 30_000, 8, 2, 0, 0, 0)  # 3 gigapixels claimed, no pixels
+    chunks = [_chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(b"")), _chunk(b"IEND", b"")]
+    (tmp_path / "claim.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+    assert image_size(tmp_path / "claim.png") == (100_000, 30_000)
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(ImageError, match="not a readable image"):
+        image_size(tmp_path / "text.png")
+
+
+def test_a_png_cut_after_its_bit_depth_is_unreadable_not_a_crash(tmp_path):
+    whole = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(whole, format="PNG")
+    for size in (24, 25, 26):
+        (tmp_path / "cut.png").write_bytes(whole.getvalue()[:size])
+        with pytest.raises(ImageError, match="not a readable image"):
+            load_image(tmp_path / "cut.png")
+
+
+
+def test_a_planar_16bit_tiff_loads_as_the_interleaved_one(tmp_path):
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3) * 3000 + 7
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(pixels, -1, 0), photometric="rgb", planarconfig="separate")
+    picture = load_image(tmp_path / "planar.tif")
+    assert picture.bit_depth == 16 and np.array_equal(picture.to_array(), pixels)
+
+
+
+def test_an_output_without_a_suffix_is_named_in_the_error(tmp_path):
+    with pytest.raises(ImageError, match=r"unsupported output type \(none\); use one of \.bmp, \.jpeg"):
+        save_image(Picture.from_array(np.zeros((2, 2, 3), np.uint8)), tmp_path / "out")
+
+
+def test_16bit_gray_with_alpha_stays_16bit_gray_with_alpha(tmp_path):
+    pixels = np.array([[[0, 65535], [1000, 300]], [[65535, 7], [40000, 0]]], np.uint16)
+    save_image(Picture.from_array(pixels), tmp_path / "out.png")
+    _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, True, True)
+    assert np.vstack(list(map(np.uint16, rows))).reshape(2, 2, 2).tolist() == pixels.tolist()
+    save_image(Picture.from_array(pixels), tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as written:
+        assert written.pages[0].photometric == tifffile.PHOTOMETRIC.MINISBLACK
+        assert written.pages[0].asarray().tolist() == pixels.tolist()
+
+
+def test_a_link_named_like_a_stale_temporary_is_never_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = [tmp_path / f".{name}.png.styleswap-{gone}.abcd1234.png" for name in ("a", "m", "z")]
+    link = tmp_path / f".b.png.styleswap-{gone}.efgh5678.png"
+    for path in stale:
+        path.write_bytes(b"left by a killed writer")
+    for name in (".c", ".n.png.styleswap-x", ".y.txt"):  # hidden, not ours: looked at and passed over
+        (tmp_path / name).write_bytes(b"not ours")
+    (tmp_path / "target.png").write_bytes(b"the user's")
+    link.symlink_to(tmp_path / "target.png")
+    own = tmp_path / f".own.png.styleswap-{os.getpid()}.ijkl9012.png"  # another thread of this process writing
+    own.write_bytes(b"being written")
+    assert sorted(remove_stale_temporaries(tmp_path)) == stale
+    assert link.is_symlink() and (tmp_path / "target.png").read_bytes() == b"the user's" and own.exists()
+    assert remove_stale_temporaries(tmp_path / "missing") == []  # an unreadable folder: nothing to clean
+
+
+def test_a_16bit_colour_tiff_of_several_pages_loads_its_first(tmp_path):
+    colour = np.arange(2 * 2 * 3, dtype=np.uint16).reshape(2, 2, 3) * 4001
+    tifffile.imwrite(tmp_path / "pages.tif", colour, photometric="rgb")
+    tifffile.imwrite(tmp_path / "pages.tif", colour[::-1], photometric="rgb", append=True)
+    assert np.array_equal(load_image(tmp_path / "pages.tif").to_array(), colour)
+
+
+def test_a_picture_made_in_code_is_colour_clipped_and_saved_into_new_folders(tmp_path):
+    picture = Picture(np.array([[[-0.5, 0.5, 1.5], [0.0, 1.0, 0.25]]], np.float32), None, 8)  # gray unless said: no
+    assert picture.to_array().tolist() == [[[0, 128, 255], [0, 255, 64]]]
+    save_image(picture, tmp_path / "new" / "deeper" / "out.png")
+    assert Image.open(tmp_path / "new" / "deeper" / "out.png").mode == "RGB"
+    assert Picture.from_array(np.zeros((3, 1, 3), np.uint8)).size == (1, 3)  # one pixel wide is not empty
+    with pytest.raises(ImageError, match=r"out\.jpg: JPG cannot keep the alpha channel"):
+        save_image(Picture.from_array(np.zeros((2, 2, 4), np.uint8)), tmp_path / "out.jpg")
+
+
+def test_8bit_colour_tiffs_and_16bit_rgb_pngs_round_trip(tmp_path, chelsea):
+    Image.fromarray(chelsea).save(tmp_path / "in.tif")
+    assert np.array_equal(load_image(tmp_path / "in.tif").to_array(), chelsea)
+    pixels = chelsea[:20, :30].astype(np.uint16) * 257 + np.uint16(3)
+    save_image(Picture.from_array(pixels), tmp_path / "out.png")
+    _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
+    assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, False, False)
+    assert np.array_equal(np.vstack(list(map(np.uint16, rows))).reshape(pixels.shape), pixels)

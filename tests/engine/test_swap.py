@@ -3,8 +3,9 @@ import torch
 import torch.nn.functional as F
 
 from styleswap.engine import swap as swap_module
+from styleswap.engine.approx_match import clusters, int8_codes
 from styleswap.engine.errors import StyleSwapError
-from styleswap.engine.swap import match, prepare_style, reconstruct, swap
+from styleswap.engine.swap import Int8Rows, match, match_scores, prepare_style, reconstruct, swap, to_int8
 from styleswap.tools.baseline import dense_swap
 
 
@@ -15,7 +16,7 @@ def _pad_like_swap(content, k, s):
 
 @pytest.mark.parametrize(
     "k,s,content_hw,style_hw",
-    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11))],
+    [(3, 1, (23, 17), (15, 19)), (5, 2, (21, 18), (16, 13)), (3, 3, (18, 20), (12, 15)), (1, 1, (6, 5), (4, 7)), (4, 3, (19, 22), (13, 11)), (4, 3, (20, 20), (13, 11)), (4, 3, (20, 19), (13, 11))],
 )
 @pytest.mark.parametrize("budget", [3_000, 200_000, 1 << 30])
 def test_swap_equals_dense_reference(k, s, content_hw, style_hw, budget):
@@ -75,9 +76,12 @@ def test_too_small_and_bad_geometry_are_clear_errors():
         prepare_style(torch.rand(1, 4, 2, 9), 3)
     with pytest.raises(StyleSwapError, match="stride"):
         prepare_style(torch.rand(1, 4, 9, 9), 3, 4)
+    for k, s in ((0, 1), (3, 0)):
+        with pytest.raises(StyleSwapError, match="at least 1"):
+            prepare_style(torch.rand(1, 4, 9, 9), k, s)
 
 
-@pytest.mark.parametrize("rows_per_block", [1, 2, 5])
+@pytest.mark.parametrize("rows_per_block", [0, 1, 2, 5])  # 0: a block smaller than one row still takes one
 def test_patch_fold_in_several_blocks_equals_dense_reference(monkeypatch, rows_per_block):
     """The fold gathers a block of patch rows at a time (a few at the default 1024 px size): every block must put
     back its own rows' patches. The block is lowered here so a small map is folded in many blocks."""
@@ -112,3 +116,91 @@ def test_exact_ties_go_to_the_first_style_patch_as_in_the_dense_reference(monkey
         monkeypatch.setattr(swap_module, "SCORE_BLOCK", score_block)
         for budget in (1 << 30, 2_000):
             assert torch.equal(match(content, patches, budget), reference)
+
+
+def test_swap_reports_the_share_of_scores_done_after_each_gemm(monkeypatch):
+    """``progress`` gets, after each GEMM, the share of all (content position, style patch) scores computed so far."""
+    gen = torch.Generator().manual_seed(5)
+    content = torch.rand(1, 8, 20, 17, generator=gen)  # 18 x 15 = 270 positions
+    style = prepare_style(torch.rand(1, 8, 15, 16, generator=gen))  # 13 x 14 = 182 patches
+    monkeypatch.setattr(swap_module, "SCORE_BLOCK", (100, 80))  # positions 0-100-200-270 x patches 0-80-160-182
+    seen = []
+    swap(content, style, 1 << 30, progress=seen.append)
+    expected = [(p0 * 182 + (p1 - p0) * n1) / (270 * 182) for p0, p1 in ((0, 100), (100, 200), (200, 270)) for n1 in (80, 160, 182)]
+    assert seen == pytest.approx(expected, rel=1e-12) and seen[-1] == 1.0
+
+
+def test_swap_progress_rises_to_one_whatever_the_split():
+    gen = torch.Generator().manual_seed(6)
+    content, style = torch.rand(1, 8, 20, 17, generator=gen), prepare_style(torch.rand(1, 8, 15, 16, generator=gen))
+    seen = []
+    swap(content, style, 30_000, progress=seen.append)  # bands of a few rows, blocks of a few dozen patches
+    assert len(seen) > 10 and all(a < b for a, b in zip(seen, seen[1:])) and seen[-1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_nbytes_counts_every_tensor_a_prepared_style_holds():
+    """The daemon's style cache is bounded by ``nbytes``: each tensor counted once at its own element size."""
+    style = prepare_style(torch.rand(1, 8, 12, 10, generator=torch.Generator().manual_seed(8)), 3, 1)  # 10 x 8 = 80 patches of 72
+    assert style.nbytes == (8 * 12 * 10 + 80 * 72) * 4
+    assert Int8Rows.of(style.normalised).nbytes == 80 * 72 + 80 * 4  # a byte per code, a float32 scale per row
+    centres = clusters(style).centroids.shape[0]
+    with_clusters = (8 * 12 * 10 + 80 * 72 + centres * 72) * 4 + 2 * 80 * 8  # + centres, order and rows (int64)
+    assert style.nbytes == with_clusters
+    int8_codes(style)
+    assert style.nbytes == with_clusters + (centres * 72 + centres * 4) + (80 * 72 + 80 * 4)
+
+
+@pytest.mark.parametrize("block", [2 * 6, 1])  # two rows of 6 elements; less than one row (then one row at a time)
+@pytest.mark.parametrize("scale", [torch.tensor([0.5, 2.0, 3.0, 10.0, 1.0, 7.0, 0.25]), 3.0])
+def test_to_int8_rounds_every_block_of_rows(monkeypatch, scale, block):
+    """Rows are rounded a block at a time (4M elements at once): with the block lowered here, every block, the last
+    partial one too, gets its own rows' scale."""
+    monkeypatch.setattr(swap_module, "_INT8_BLOCK", block)
+    x = torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(9)) * 4
+    expected = (x * (scale[:, None, None] if isinstance(scale, torch.Tensor) else scale)).round().to(torch.int8)
+    assert torch.equal(to_int8(x, scale[:, None, None] if isinstance(scale, torch.Tensor) else scale), expected)
+
+
+@pytest.mark.parametrize("k,s", [(3, 1), (4, 2), (2, 2)])
+def test_a_map_exactly_one_patch_high_or_wide_is_enough(k, s):
+    """The smallest maps swap: height or width equal to the patch size (one row or column of patches)."""
+    gen = torch.Generator().manual_seed(10)
+    content = torch.rand(1, 4, k, 9, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 4, 7, k, generator=gen, dtype=torch.float64)
+    padded = _pad_like_swap(content, k, s)
+    reference, _ = dense_swap(padded, style, k, s)
+    torch.testing.assert_close(swap(content, prepare_style(style, k, s)), reference[:, :, :k, :9], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [8_000, 20_000, 100_000, 400_000])  # 8000: one row of positions fits
+def test_a_band_and_its_scores_stay_within_the_memory_budget(monkeypatch, budget):
+    """The budget bounds one band of unfolded content patches plus its block of scores: the band's rows are seen
+    as ``patch_rows`` makes them, the block's width from the first progress report (its share of all scores)."""
+    gen = torch.Generator().manual_seed(11)
+    content = torch.rand(1, 8, 30, 23, generator=gen)  # 28 x 21 = 588 positions, rows of 3 x 3 x 8 = 72 floats
+    style = prepare_style(torch.rand(1, 8, 20, 20, generator=gen))  # 324 patches
+    bands, real = [], swap_module.patch_rows
+    monkeypatch.setattr(swap_module, "patch_rows", lambda *args: bands.append(real(*args)) or bands[-1])
+    seen = []
+    match(content, style, budget, progress=seen.append)
+    positions = bands[0].shape[0]
+    block = round(seen[0] * 588 * 324 / positions)  # style patches scored by the first GEMM
+    assert sum(b.shape[0] for b in bands) == 588 and 1 <= block <= 324
+    assert budget / 4 < positions * (72 + block) * 4 <= budget  # the band's rows and its scores, float32
+
+
+def test_match_scores_are_each_positions_correlation_with_its_patch():
+    """Per content position: its patch dotted with the unit-norm style patch it was given (F.unfold as reference)."""
+    gen = torch.Generator().manual_seed(12)
+    content = torch.rand(1, 4, 7, 6, generator=gen, dtype=torch.float64)
+    style = torch.rand(1, 4, 6, 8, generator=gen, dtype=torch.float64)
+    indices = torch.randint(0, 4 * 6, (5, 4), generator=gen)
+    rows, columns = F.unfold(content, 3)[0].t(), F.unfold(style, 3)[0].t()  # (20, 36), (24, 36)
+    expected = (rows * columns[indices.view(-1)] / columns[indices.view(-1)].norm(dim=1, keepdim=True)).sum(1)
+    torch.testing.assert_close(match_scores(content, prepare_style(style), indices), expected, rtol=1e-6, atol=0)  # the norm has an epsilon
+
+
+def test_int8_rows_of_zeros_are_zero_codes_with_a_positive_scale():
+    """A zero row (a black patch) has no largest value to scale by: its codes are zeros, its scale stays positive."""
+    codes = Int8Rows.of(torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]]))
+    assert codes.values.tolist() == [[0, 0, 0], [64, -127, 32]] and bool((codes.scales > 0).all())
