@@ -117,16 +117,18 @@ WRITER = """
 import os, sys, time
 import numpy as np
 from styleswap.engine import images
-def hang(src, dst):  # killed while its temporary file exists, as a CLI killed mid-save is
+def hang(src, dst):  # stopped while its temporary file exists, as a CLI killed mid-save is
     print("writing", flush=True)
-    time.sleep(600)
+    sys.stdin.readline()  # until the test lets it go on: then it says it is still alive
+    print("alive", flush=True)
+    sys.exit(0)
 os.replace = hang
 images.save_image(images.Picture.from_array(np.zeros((8, 8, 3), np.uint8)), sys.argv[1])
 """
 
 
 def writer(target) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "writing\n"  # its temporary file is there now
     return process
 
@@ -145,9 +147,11 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save_into_that_f
         done = subprocess.run([sys.executable, "-c", "import sys, numpy as np; from styleswap.engine import images; images.save_image(images.Picture.from_array(np.zeros((4, 4, 3), np.uint8)), sys.argv[1])", str(tmp_path / "next.png")], timeout=120)
         assert done.returncode == 0
         assert not left.exists()  # the killed writer's
-        assert live.exists() and alive.poll() is None  # a writer still running keeps its file, and runs on
+        assert live.exists()  # a writer still running keeps its file
         assert all(path.exists() for path in foreign)  # names not of our exact form are never touched
         assert (tmp_path / "next.png").exists() and not list(tmp_path.glob(".next.png.*"))
+        out, _ = alive.communicate("go on\n", timeout=120)  # and was not disturbed by the check (no signal)
+        assert (out, alive.returncode) == ("alive\n", 0)
     finally:
         alive.kill()
         alive.wait()
@@ -402,3 +406,63 @@ def test_8bit_colour_tiffs_and_16bit_rgb_pngs_round_trip(tmp_path, chelsea):
     _, _, rows, info = png.Reader(filename=str(tmp_path / "out.png")).asDirect()
     assert (info["bitdepth"], info["greyscale"], info["alpha"]) == (16, False, False)
     assert np.array_equal(np.vstack(list(map(np.uint16, rows))).reshape(pixels.shape), pixels)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_temporary_another_run_removed_first_is_no_error(tmp_path, monkeypatch):
+    """Two saves into one folder can both find a dead writer's file; the one that loses the race to remove it goes on."""
+    stale = tmp_path / f".out.png.styleswap-{_dead_pid()}.abcd1234.png"
+    stale.write_bytes(b"left by a killed writer")
+    unlink = os.unlink
+
+    def raced(path, *args, **kwargs):
+        if ".styleswap-" in str(path):
+            unlink(path)  # the other run was quicker
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", raced)
+    assert remove_stale_temporaries(tmp_path) == []
+    assert not stale.exists()
+
+
+def test_a_writer_of_another_user_counts_as_running(tmp_path):
+    """Signalling another user's process is refused (EPERM): that writer is alive and its file is kept."""
+    from styleswap.engine.images import _pid_running
+
+    if os.geteuid() == 0:  # as root every signal is allowed: ask as the unprivileged user nobody about this process
+        parent, (read, write) = os.getpid(), os.pipe()
+        child = os.fork()
+        if child == 0:  # only a kill(2) and a write here, then out without running any of the parent's cleanup
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                os.write(write, b"1" if _pid_running(parent) else b"0")
+            finally:
+                os._exit(0)
+        os.close(write)
+        answer = os.read(read, 1)
+        os.close(read)
+        os.waitpid(child, 0)
+        assert answer == b"1"
+    else:
+        other = next((int(p) for p in os.listdir("/proc") if p.isdigit() and os.stat(f"/proc/{p}").st_uid != os.geteuid()), None)
+        if other is None:
+            pytest.skip("no process of another user to ask about")
+        assert _pid_running(other)
+
+
+def test_a_tiff_tifffile_cannot_read_is_a_one_line_error(chelsea, tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "in.tif", chelsea.astype(np.uint16) * 257, photometric="rgb")
+
+    def unreadable(*args, **kwargs):
+        raise tifffile.TiffFileError("corrupted page")
+
+    monkeypatch.setattr(tifffile, "TiffFile", unreadable)
+    with pytest.raises(ImageError, match=r"in\.tif: not a readable image \(corrupted page\)"):
+        load_image(tmp_path / "in.tif")

@@ -225,12 +225,9 @@ def _is_16bit_colour_tiff(image: Image.Image) -> bool:
 def _read_tiff16(path: Path) -> np.ndarray:
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            page = tiff.pages[0]
-            pixels = page.asarray()
-    except tifffile.TiffFileError as exc:
-        raise ImageError(f"not a readable image ({exc})") from None
+    with tifffile.TiffFile(path) as tiff:  # its TiffFileError is a ValueError: load_image says which file
+        page = tiff.pages[0]
+        pixels = page.asarray()
     if page.axes.startswith("S"):  # planar: one plane per sample
         pixels = np.moveaxis(pixels, 0, -1)
     if pixels.ndim != 3 or pixels.dtype != np.uint16:
