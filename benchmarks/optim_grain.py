@@ -23,7 +23,7 @@ import torch
 
 from styleswap.engine.images import load_image
 from styleswap.engine.metrics import colour_total_variation, pixel_noise, swap_objective, total_variation
-from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.optimize import LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 from styleswap.tools.bench import machine
 
@@ -68,7 +68,7 @@ def lbfgs(encoder, target, init, iters) -> torch.Tensor:
 
 def variant(name: str) -> Variant:
     if name == "default":
-        return lambda encoder, target, init, iters: invert_by_optimisation(encoder, target, init, iters)[0]
+        return lambda encoder, target, init, iters: invert_by_optimisation(encoder, target, init, iters, LEARNING_RATE, Options().tv)[0]
     if name == "lbfgs":
         return lbfgs
     if name == "cosine":

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from styleswap.engine.images import Picture
-from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.optimize import LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 from styleswap.tools.baseline import dense_swap
 
@@ -63,8 +63,8 @@ def test_tv_weight_smooths_the_optimised_image(engine):
     noise = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         target = encoder(noise)
-    kept, _ = invert_by_optimisation(encoder, target, noise, iters=10, tv_weight=0.0)
-    smoothed, _ = invert_by_optimisation(encoder, target, noise, iters=10, tv_weight=1.0)
+    kept, _ = invert_by_optimisation(encoder, target, noise, iters=10, lr=LEARNING_RATE, tv_weight=0.0)
+    smoothed, _ = invert_by_optimisation(encoder, target, noise, iters=10, lr=LEARNING_RATE, tv_weight=1.0)
     before = numpy_tv(noise[0].permute(1, 2, 0).numpy())
     assert numpy_tv(kept[0].permute(1, 2, 0).numpy()) == pytest.approx(before, rel=1e-6)
     assert numpy_tv(smoothed[0].permute(1, 2, 0).numpy()) < 0.7 * before

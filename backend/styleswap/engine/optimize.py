@@ -16,15 +16,19 @@ Progress = Callable[[float], None]
 # small its gradient) fills them with pink and green speckle unless the prior forbids it; brightness detail is what
 # the style's strokes are made of and is smoothed less.
 CHROMA_SMOOTHNESS = 5.0
+# Learning rates the engine picks when the options leave `lr` unset (its schema entry says so): from the content or
+# noise the image has far to go; from the inverse network's image it is already close
+LEARNING_RATE = 0.05
+NETWORK_START_LEARNING_RATE = 0.01
 
 
 def invert_by_optimisation(
     encoder: Encoder,
     target: torch.Tensor,
     init: torch.Tensor,
-    iters: int = 100,
-    lr: float = 0.05,
-    tv_weight: float = 2.5,
+    iters: int,
+    lr: float,
+    tv_weight: float,
     progress: Progress | None = None,
 ) -> tuple[torch.Tensor, float]:
     """Minimise ‖Φ(I) − Φss‖²/‖Φss‖² + λ·TV(I) with Adam from ``init``, keeping I in [0,1] after every step.

