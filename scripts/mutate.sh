@@ -26,7 +26,7 @@ MODULE[fair_queue]=backend/styleswap/daemon/fair_queue.py; TESTS[fair_queue]="te
 MODULE[color]=backend/styleswap/engine/color.py;                TESTS[color]="tests/engine/test_color.py"
 MODULE[swap]=backend/styleswap/engine/swap.py;                  TESTS[swap]="tests/engine/test_swap.py tests/engine/test_approx_match.py"  # Int8Rows, Clusters: approx_match
 MODULE[approx_match]=backend/styleswap/engine/approx_match.py;  TESTS[approx_match]="tests/engine/test_approx_match.py"
-MODULE[optimize]=backend/styleswap/engine/optimize.py;          TESTS[optimize]="tests/engine/test_stylize_effects.py"
+MODULE[optimize]=backend/styleswap/engine/optimize.py;          TESTS[optimize]="tests/engine/test_optimize.py tests/engine/test_optim_grain.py tests/engine/test_stylize_effects.py"
 MODULE[images]=backend/styleswap/engine/images.py;              TESTS[images]="tests/engine/test_images.py"
 
 name=${1:-}
