@@ -135,7 +135,9 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
         "--quiet",
         *slow,
     ]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal gives it: a test run started in the background (`pytest &`) hands its children SIGINT
+    # ignored, and a Python started so never raises KeyboardInterrupt
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + DEADLINE
         while len(list(out.glob("*.png"))) < 3:
