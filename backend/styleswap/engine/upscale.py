@@ -32,8 +32,8 @@ def restore_size(result: torch.Tensor, working: torch.Tensor, content: np.ndarra
     ``detail`` (0 to 1) of the guided detail, then with the content's colours when ``preserve_color``."""
     height, width = content.shape[:2]
     out = np.empty((height, width, 3), dtype=np.float32)
-    gain = _detail_gain(result, working) if detail > 0 and (height, width) != tuple(result.shape[-2:]) else None
-    guide = luminance(working) if gain is not None else None
+    guide = luminance(working).float() if detail > 0 and (height, width) != tuple(result.shape[-2:]) else None
+    gain = None if guide is None else _detail_gain(result, guide)
     rows = max(1, BAND_PIXELS // width)
     for top in range(0, height, rows):
         bottom = min(height, top + rows)
@@ -49,9 +49,9 @@ def restore_size(result: torch.Tensor, working: torch.Tensor, content: np.ndarra
     return out
 
 
-def _detail_gain(result: torch.Tensor, working: torch.Tensor) -> torch.Tensor:
-    """(1, 3, h, w): per result channel, the smoothed slope of its local linear fit on the content's luminance."""
-    guide = luminance(working).float()
+def _detail_gain(result: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """(1, 3, h, w): per result channel, the smoothed slope of its local linear fit on ``guide``, the content's
+    luminance at the working size."""
     result = result.float()
     mean_i, mean_p = _box(guide), _box(result)
     covariance = _box(guide * result) - mean_i * mean_p
