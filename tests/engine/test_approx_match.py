@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -231,3 +232,47 @@ def test_auto_uses_fast_matching_only_for_large_cpu_work_in_int8_with_that_preci
         fast = engine.matcher(Options(), torch.rand(1, 256, 128, 128), style)
         assert fast.func is match_approx and fast.keywords == {"int8": precision == "int8"}
         assert engine.matcher(Options(match="exact"), torch.rand(1, 256, 128, 128), style) is match
+
+
+def test_a_centre_of_opposed_patches_still_has_unit_norm():
+    """Two patches nearly opposite (cosine -0.96) in one cluster sum to a vector of norm 0.28: the centre is that sum
+    scaled to unit norm, as scoring against centres assumes, not left short."""
+    row = torch.tensor([1.0, -1.0, 1.0, -0.5])  # patches (1, -1, 1) and (-1, 1, -0.5), repeated over 3 rows
+    style = prepare_style(row.expand(1, 1, 3, 4).contiguous())
+    assert style.count == 2 and (style.normalised[0] @ style.normalised[1]).item() < -0.95
+    index = clusters(style)
+    assert index.centroids.shape[0] == 1
+    torch.testing.assert_close(index.centroids.norm(dim=1), torch.ones(1))
+
+
+def _reference_kmeans(rows: np.ndarray, count: int, steps: int, sample_size: int) -> np.ndarray:
+    """Spherical k-means as the docs describe it, in numpy: a sample of ``sample_size`` rows in the order of a
+    permutation seeded with 0, its first ``count`` rows as the first centres, ``steps`` Lloyd steps, a centre left
+    without rows restarted on a row drawn from the same generator."""
+    generator = torch.Generator().manual_seed(0)
+    sample = rows[torch.randperm(len(rows), generator=generator).numpy()[:sample_size]]
+    centres = sample[:count].copy()
+    for _ in range(steps):
+        nearest = (sample @ centres.T).argmax(1)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, nearest, sample)
+        empty = np.bincount(nearest, minlength=count) == 0
+        if empty.any():
+            sums[empty] = sample[torch.randperm(len(sample), generator=generator).numpy()[: empty.sum()]]
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return centres
+
+
+def test_centres_are_eight_lloyd_steps_on_a_sample_of_16384_patches():
+    """The clusters (so which patches approximate matching scores) follow from the documented k-means exactly:
+    a style of 16 641 patches in float64, where rounding cannot flip a choice, against an independent numpy
+    implementation. A step more or less, or a sample one patch larger or smaller, gives other centres."""
+    features = torch.rand(1, 2, 131, 131, generator=torch.Generator().manual_seed(131), dtype=torch.float64) - 0.5
+    style = prepare_style(features)
+    count = round(CLUSTERS_PER_ROOT * style.count**0.5)
+    assert style.count == 16641 and count == 103
+    rows = style.normalised.numpy()
+    expected = _reference_kmeans(rows, count, 8, 16384)
+    np.testing.assert_allclose(approx_match._spherical_kmeans(style.normalised, count).numpy(), expected, rtol=0, atol=1e-12)
+    for steps, sample_size in ((7, 16384), (9, 16384), (8, 16383), (8, 16385)):  # the test can tell these apart
+        assert np.abs(_reference_kmeans(rows, count, steps, sample_size) - expected).max() > 1e-6

@@ -204,3 +204,16 @@ def test_int8_rows_of_zeros_are_zero_codes_with_a_positive_scale():
     """A zero row (a black patch) has no largest value to scale by: its codes are zeros, its scale stays positive."""
     codes = Int8Rows.of(torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]]))
     assert codes.values.tolist() == [[0, 0, 0], [64, -127, 32]] and bool((codes.scales > 0).all())
+
+
+def test_faint_style_patches_are_scaled_to_at_most_unit_norm():
+    """Near-black style regions give patches whose norm is about the epsilon that keeps a zero patch from dividing
+    by zero: they are scaled towards unit norm but never past it, so a faint patch cannot outscore a full one."""
+    columns = torch.logspace(-10, -6, 400, dtype=torch.float64).float()  # patch norms from ~2e-10 to ~5e-6
+    style = prepare_style(columns.expand(1, 1, 3, 400).contiguous())
+    norms = style.normalised.double().norm(dim=1)
+    assert torch.isfinite(style.normalised).all() and norms.max() <= 1 + 1e-6
+    assert norms.min() < 0.1 < 0.9 < norms.max()  # the range does cross the epsilon
+    full = torch.ones(1, 1, 3, 3)  # a content patch along the faint patches' direction (all positive)
+    best = match(full, prepare_style(torch.cat([columns.expand(1, 1, 3, 400), torch.ones(1, 1, 3, 3)], 3)))
+    assert best.item() == 400  # the full patch at the end wins over all 398 faint ones

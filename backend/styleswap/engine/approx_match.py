@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
+from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, INT8_LEVELS, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
 
 # clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs and keep the score of more,
 # smaller ones with more probes; a fifth probe brings the inverse network's swap objective within 1 % of exact
@@ -81,7 +81,7 @@ def match_approx(
         # kept the same score, and cost a pass over rows 9x the map's size)
         pixels = content[0].permute(1, 2, 0)  # (H, W, C): rows of channels, as matching reads them
         largest = largest_magnitude(content).float().clamp_min(1e-30).item()
-        content = to_int8(pixels, 127 / largest).permute(2, 0, 1)[None]
+        content = to_int8(pixels, INT8_LEVELS / largest).permute(2, 0, 1)[None]
         itemsize = 1
     per_position = dim * itemsize + (count + probes * 3) * 4  # its patch row, its centre scores, its probes' scores and rows
     for start, patches in content_bands(content, style.patch_size, style.stride, per_position, memory_budget):

@@ -19,6 +19,7 @@ from styleswap.engine.errors import StyleSwapError
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes for one band of unfolded content patches plus its score block
 _EPS = 1e-8
+INT8_LEVELS = 127  # symmetric int8 codes: -127..127, so a value and its negative round alike
 # (content positions, style patches) scored by one GEMM: large enough for full GEMM speed, small enough (32 MB) that
 # the allocator reuses its memory; one score block for a whole 512 px image spent up to a sixth of matching on page faults
 SCORE_BLOCK = (4096, 2048)
@@ -58,7 +59,7 @@ class StylePatches:
 
 @dataclass
 class Int8Rows:
-    """Rows as int8 codes for int8 GEMMs on a CPU, with one scale (absolute maximum / 127) per row or per group of
+    """Rows as int8 codes for int8 GEMMs on a CPU, with one scale (absolute maximum / ``INT8_LEVELS``) per row or per group of
     rows: a group's integer scores then compare as they are, with no float pass over them."""
 
     values: torch.Tensor  # (rows, D) int8
@@ -72,7 +73,7 @@ class Int8Rows:
             sizes = torch.tensor(bounds, device=rows.device).diff()
             group = torch.repeat_interleave(torch.arange(len(sizes), device=rows.device), sizes)
             largest = largest.new_zeros(len(sizes)).scatter_reduce_(0, group, largest, "amax")[group]
-        scales = largest.clamp_min_(1e-30) / 127
+        scales = largest.clamp_min_(1e-30) / INT8_LEVELS
         return cls(to_int8(rows, (1 / scales)[:, None]), scales)
 
     def __getitem__(self, rows: slice) -> Int8Rows:
