@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from styleswap.engine.swap import DEFAULT_MEMORY_BUDGET, INT8_LEVELS, Clusters, Int8Rows, StylePatches, content_bands, grid_shape, largest_magnitude, to_int8
+from styleswap.engine.swap import INT8_LEVELS, Clusters, Int8Rows, StylePatches, budget_or_default, content_bands, grid_shape, largest_magnitude, to_int8
 
 # clusters = CLUSTERS_PER_ROOT x sqrt(style patches). Fewer, larger clusters make fuller GEMMs and keep the score of more,
 # smaller ones with more probes; a fifth probe brings the inverse network's swap objective within 1 % of exact
@@ -60,7 +60,7 @@ def int8_codes(style: StylePatches) -> tuple[Int8Rows, Int8Rows]:
 def match_approx(
     content: torch.Tensor,
     style: StylePatches,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     probes: int = PROBES,
     int8: bool = False,
     progress: Callable[[float], None] | None = None,
@@ -68,6 +68,7 @@ def match_approx(
     """Like ``swap.match``, scoring each content patch only against the members of its ``probes`` closest clusters;
     with ``int8``, by int8 GEMMs (CPU only). ``progress`` gets the share of the (position, probe) pairs scored after
     each cluster (a band often holds the whole image)."""
+    memory_budget = budget_or_default(memory_budget, content.device)
     index = clusters(style)
     bounds, count = index.bounds, index.centroids.shape[0]
     probes = min(probes, count)

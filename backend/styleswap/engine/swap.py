@@ -15,9 +15,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from styleswap.engine.devices import default_memory_budget
 from styleswap.engine.errors import StyleSwapError
 
-DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes for one band of unfolded content patches plus its score block
 _EPS = 1e-8
 INT8_LEVELS = 127  # symmetric int8 codes: -127..127, so a value and its negative round alike
 # (content positions, style patches) scored by one GEMM: large enough for full GEMM speed, small enough (32 MB) that
@@ -92,6 +92,11 @@ class Int8Rows:
         return self.values.nelement() + self.scales.nelement() * 4
 
 
+def budget_or_default(memory_budget: int | None, device: torch.device) -> int:
+    """The caller's memory budget, or the device's default (the engine's, so a library call is bounded alike)."""
+    return default_memory_budget(device) if memory_budget is None else memory_budget
+
+
 def largest_magnitude(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """max |x| (along ``dim``) without an |x| copy; torch's infinity-norm reduction, which also makes none, ran
     far slower than amax and amin."""
@@ -162,12 +167,14 @@ def grid_shape(content: torch.Tensor, style: StylePatches) -> tuple[int, int]:
     return (content.shape[2] - k) // s + 1, (content.shape[3] - k) // s + 1
 
 
-def match(content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: Callable[[float], None] | None = None) -> torch.Tensor:
+def match(content: torch.Tensor, style: StylePatches, memory_budget: int | None = None, progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """Index (Ho, Wo) of the best style patch for every content patch, by normalised cross-correlation.
 
     ``content`` is (1, C, H, W) with (H - k) and (W - k) multiples of the stride (``swap`` pads to ensure it).
+    ``memory_budget`` bounds a band of content patches plus its scores, in bytes (None: the device's default).
     ``progress`` gets the share of the (position, style patch) scores done after each GEMM.
     """
+    memory_budget = budget_or_default(memory_budget, content.device)
     dim = style.normalised.shape[1]
     itemsize = content.element_size()
     style_block = max(1, min(style.count, SCORE_BLOCK[1], memory_budget // (4 * dim * itemsize)))
@@ -196,7 +203,7 @@ def match_scores(content: torch.Tensor, style: StylePatches, indices: torch.Tens
     return (patch_rows(content, style.patch_size, style.stride) * style.filters(indices.view(-1))).sum(1)
 
 
-Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]
+Matcher = Callable[[torch.Tensor, StylePatches, int], torch.Tensor]  # swap hands it a budget in bytes, never None
 
 
 def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: int) -> torch.Tensor:
@@ -227,7 +234,7 @@ def reconstruct(indices: torch.Tensor, style: StylePatches, height: int, width: 
 
 
 def swap(
-    content: torch.Tensor, style: StylePatches, memory_budget: int = DEFAULT_MEMORY_BUDGET, matcher: Matcher = match, progress: Callable[[float], None] | None = None
+    content: torch.Tensor, style: StylePatches, memory_budget: int | None = None, matcher: Matcher = match, progress: Callable[[float], None] | None = None
 ) -> torch.Tensor:
     """Style-swapped activations Φss with the shape of ``content`` (1, C, H, W).
 
@@ -239,6 +246,7 @@ def swap(
     """
     k, s = style.patch_size, style.stride
     _check_geometry(content, k, s, "content")
+    memory_budget = budget_or_default(memory_budget, content.device)
     _, _, height, width = content.shape
     pad_h, pad_w = (-(height - k)) % s, (-(width - k)) % s
     padded = F.pad(content, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else content
