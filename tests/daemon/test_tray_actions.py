@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from daemon_helpers import TINY, picture, to_image
+from daemon_helpers import TINY, picture, to_image, wait_until
 from styleswap.daemon.config import DaemonConfig
 from styleswap.daemon.logs import setup_logging
 from styleswap.daemon.server import Daemon
@@ -50,10 +50,8 @@ def test_pause_holds_work_until_resumed(served):
     with Client(daemon.info, timeout=30) as client:
         worker = threading.Thread(target=lambda: results.append(client.stylize(to_image(picture(16, 16, 3)), to_image(picture(16, 16, 3)), TINY)))
         worker.start()
-        deadline = time.monotonic() + 10
-        while len(daemon.jobs.queue) == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        wait_until(lambda: len(daemon.jobs.queue) == 1, "the job queued while paused")
+        time.sleep(0.5)  # a paused daemon must not start it: half a second in which it would, if it could
         assert results == [] and len(daemon.jobs.queue) == 1 and "paused" in actions.status_text()
         actions.toggle_pause()
         worker.join(30)
