@@ -19,6 +19,7 @@ from styleswap_protocol import (
     UnsupportedVersionError,
     decode,
     encode,
+    is_authentic,
     message_types,
     new_key,
 )
@@ -119,6 +120,28 @@ def test_missing_signature(key):
     frames = encode(hello(rgb_u8()), key)
     assert code_of(frames[1:], key) == "bad_signature"  # header taken for the signature
     assert code_of([b"", *frames[1:]], key) == "bad_signature"
+
+
+def test_an_empty_signature_frame_is_named_as_such(key):
+    """The one signature error that is the sender's bug, not a wrong key: said plainly."""
+    with pytest.raises(BadSignatureError, match="signature frame is empty"):
+        decode([b"", *encode(hello(), key)[1:]], key, ReplayGuard(), max_pixels=MAX_PIXELS)
+    with pytest.raises(BadSignatureError, match="wrong key"):
+        decode([b"x", *encode(hello(), key)[1:]], key, ReplayGuard(), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("frames", [[], [b"signature"], [b"", b"header"]])
+def test_is_authentic_says_no_to_too_few_frames_or_no_signature(key, frames):
+    """Receivers ask it about frames they could not decode: any frames, answered without raising."""
+    assert is_authentic(frames, key) is False
+
+
+def test_a_signed_empty_header_is_authentic_and_then_malformed(key):
+    """Authentication checks the signature, not the header's content: a correctly signed empty header passes it
+    and is refused by the header check that follows (malformed, not bad_signature)."""
+    frames = signed(key, b"")
+    assert is_authentic(frames, key) is True
+    assert code_of(frames, key) == "malformed"
 
 
 def test_truncated_in_transit_fails_signature(key):
