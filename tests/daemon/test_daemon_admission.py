@@ -9,7 +9,6 @@ import pytest
 from daemon_helpers import REPLY_TIMEOUT, SLOW, RawPeer, picture, to_image
 from styleswap.daemon.config import Limits
 from styleswap.daemon.errors import RequestError
-from styleswap.daemon.fair_queue import admission_share
 from styleswap.daemon.jobs import Jobs
 from styleswap.engine.stylize import Options
 from styleswap_protocol import Message
@@ -88,14 +87,3 @@ def test_one_client_cannot_take_every_queue_place(busy_daemon):
     finally:
         for peer in [flood, *others]:
             peer.close()
-
-
-@pytest.mark.parametrize(("limit", "floods"), [(64, [17, 9]), (8, [3, 2]), (2, [2, 0]), (1, [1, 0])])
-def test_admission_share_keeps_half_the_places_for_first_jobs(limit, floods):
-    """What a flood takes alone, then a second flood after it (as far as places are left)."""
-    holdings = [0, 0]
-    for who in (0, 1):
-        while sum(holdings) < limit and admission_share(holdings[who], holdings, limit):
-            holdings[who] += 1
-    assert holdings == floods
-    assert sum(max(0, held - 1) for held in holdings) <= limit // 2  # places beyond a client's first

@@ -4,7 +4,7 @@ import pytest
 
 from daemon_helpers import wait_until
 from styleswap.daemon import fair_queue
-from styleswap.daemon.fair_queue import FairQueue
+from styleswap.daemon.fair_queue import FairQueue, admission_share
 
 
 def waiting_consumers(queue: FairQueue) -> int:
@@ -136,3 +136,22 @@ def test_the_queue_remembers_the_turns_of_4096_clients(others, pruned):
         assert queue.get(timeout=0) == f"one-off {n}"  # a newcomer, before b2
     queue.put("a", "a2")
     assert drain(queue) == (["a2", "b2"] if pruned else ["b2", "a2"])
+
+
+@pytest.mark.parametrize(("limit", "floods"), [(64, [17, 9]), (8, [3, 2]), (2, [2, 0]), (1, [1, 0])])
+def test_admission_share_keeps_half_the_places_for_first_jobs(limit, floods):
+    """What a flood takes alone, then a second flood after it (as far as places are left); the daemon's refusal
+    of a flood is tested end to end in test_daemon_admission.py."""
+    holdings = [0, 0]
+    for who in (0, 1):
+        while sum(holdings) < limit and admission_share(holdings[who], holdings, limit):
+            holdings[who] += 1
+    assert holdings == floods
+    assert sum(max(0, held - 1) for held in holdings) <= limit // 2  # places beyond a client's first
+
+
+def test_a_first_place_is_granted_whatever_others_hold():
+    """The first-place promise does not lean on the others' holdings being within the half kept for extras (a
+    smaller limit after a restart of the queue's accounting, say): a newcomer is admitted all the same."""
+    assert admission_share(0, [0, 40, 40], 8)
+    assert not admission_share(1, [1, 40, 40], 8)
