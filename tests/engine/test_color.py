@@ -4,7 +4,7 @@ content's chroma."""
 import numpy as np
 import torch
 
-from styleswap.engine.color import keep_content_colour
+from styleswap.engine.color import keep_content_colour, luminance
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -45,3 +45,12 @@ def test_out_of_range_colours_are_clamped_to_the_unit_range():
     blue = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     out = keep_content_colour(torch.zeros(1, 3, 2, 2), blue)
     assert out.min() >= 0 and out.max() <= 1 and torch.equal(out[0, :2], torch.zeros(2, 2, 2))
+
+
+def test_luminance_is_bt601_luma_with_one_channel_per_image():
+    """Y = 0.299 R + 0.587 G + 0.114 B (BT.601, written out here), as an (N, 1, H, W) map per image of a batch."""
+    rgb = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(5))
+    expected = torch.einsum("j,njhw->nhw", torch.from_numpy(LUMA).float(), rgb)
+    y = luminance(rgb)
+    assert y.shape == (2, 1, 4, 5)
+    torch.testing.assert_close(y[:, 0], expected, rtol=0, atol=1e-6)
