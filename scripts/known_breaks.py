@@ -14,6 +14,7 @@ the modules committed and no other test run using it. Needs the same environment
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the packages as this tree holds them, ahead of any installed copy (an editable install may point at another
+# checkout): a break written here must be the code the tests import, the plug-ins' included
+SOURCES = [ROOT / "backend", ROOT / "shared", ROOT / "plugin_gimp", ROOT / "plugin_blender"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ BREAKS = (
 
 def run_tests(tests: tuple[str, ...]) -> int:
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *tests]
-    return subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    path = os.pathsep.join([*map(str, SOURCES), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
 
 def try_break(item: Break) -> tuple[int, int, float]:
