@@ -138,7 +138,7 @@ def test_the_queue_remembers_the_turns_of_4096_clients(others, pruned):
     assert drain(queue) == (["a2", "b2"] if pruned else ["b2", "a2"])
 
 
-@pytest.mark.parametrize(("limit", "floods"), [(64, [17, 9]), (8, [3, 2]), (2, [2, 0]), (1, [1, 0])])
+@pytest.mark.parametrize(("limit", "floods"), [(64, [17, 9]), (8, [3, 2]), (5, [2, 2]), (2, [2, 0]), (1, [1, 0])])  # 5: an odd half
 def test_admission_share_keeps_half_the_places_for_first_jobs(limit, floods):
     """What a flood takes alone, then a second flood after it (as far as places are left); the daemon's refusal
     of a flood is tested end to end in test_daemon_admission.py."""
