@@ -116,11 +116,13 @@ def test_the_cli_spreads_a_sequence_over_the_cluster(cluster, sequence, tmp_path
 
 
 def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_path):
-    """Ctrl-C after a few frames; the rerun stylises only the rest and leaves the finished ones untouched."""
+    """Ctrl-C once a frame is written; the rerun stylises only the rest and leaves the finished ones untouched."""
     out = tmp_path / "out"
-    # frames of several seconds each, so Ctrl-C lands mid-sequence however busy the machine (at 50 steps a loaded
-    # machine once let the whole sequence finish between the third frame and the signal); the rerun may be quick
-    slow = [*OPTIONS, "--method", "optim", "--iters", "1500"]
+    # Ctrl-C lands mid-sequence however busy the machine by ratio, not by a clock: the signal goes as soon as the first
+    # frame is written, while 23 more frames of a few seconds each (on a quiet machine) are still to come; a busy
+    # machine slows the frames as much as the test. Waiting for three frames of 1500 steps ran past the ten-minute
+    # deadline beside two CPU burners; at 50 steps a loaded machine once let the whole sequence finish first.
+    slow = [*OPTIONS, "--method", "optim", "--iters", "400"]
     command = [
         sys.executable,
         "-m",
@@ -140,7 +142,7 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + DEADLINE
-        while len(list(out.glob("*.png"))) < 3:
+        while not list(out.glob("*.png")):
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "no frame written in time"
             time.sleep(0.05)
@@ -153,7 +155,7 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
     assert first.returncode == 130 and "interrupted" in stderr, stderr
     kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert all(not name.startswith(".") for name in kept), kept  # no partial file
-    assert 3 <= len(kept) < FRAMES
+    assert 1 <= len(kept) < FRAMES
     rerun = styleswap("stylize", sequence / "frames" / "*.png", sequence / "style.png", "-o", out, "--ray", cluster.address, "--json", *OPTIONS)
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
