@@ -1,5 +1,6 @@
 import io
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -128,7 +129,9 @@ images.save_image(images.Picture.from_array(np.zeros((8, 8, 3), np.uint8)), sys.
 
 
 def writer(target) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # default signal dispositions, as from a terminal: a run started with nohup hands its children SIGHUP ignored, and
+    # then a stray signal to the writer (the check must send none) would go unseen
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, restore_signals=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     assert process.stdout.readline() == "writing\n"  # its temporary file is there now
     return process
 
