@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from high_resolution import stylize_in_child
 from PIL import Image
 
-from high_resolution import stylize_in_child
 from styleswap.tools.bench import machine
 
 TILE = (1000, 667)

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from styleswap.tools.contact_sheet import contact_sheet
 from styleswap.engine.images import load_image
 from styleswap.engine.stylize import Engine, Options
+from styleswap.tools.contact_sheet import contact_sheet
 
 PAIRS = [
     ("portrait_astronaut_skimage.jpg", "hokusai_great_wave.jpg"),

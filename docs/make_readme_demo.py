@@ -1,8 +1,8 @@
 """Regenerates docs/readme_demo.jpg from the bundled example images (examples/SOURCES.md) with the default method."""
 
-from styleswap.tools.contact_sheet import contact_sheet
 from styleswap.engine.images import load_image
 from styleswap.engine.stylize import Engine, Options
+from styleswap.tools.contact_sheet import contact_sheet
 
 engine = Engine("auto")
 rows, captions = [], []

@@ -2,8 +2,8 @@
 
 import torch
 
-from styleswap.engine.optimize import LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.images import Picture
+from styleswap.engine.optimize import LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.stylize import Engine, Options
 
 

@@ -25,8 +25,8 @@ from styleswap.engine.mask import blend, check_mask, crop, region
 from styleswap.engine.metrics import swap_objective
 from styleswap.engine.optimize import LEARNING_RATE, NETWORK_START_LEARNING_RATE, invert_by_optimisation
 from styleswap.engine.options import INITS, INVNET_FEATURES, MATCHES, METHODS, Options, Progress, Result  # noqa: F401  (the engine's names)
-from styleswap.engine.sizes import MIN_SIDE, fit_within, style_working_size  # noqa: F401  (the engine's names)
 from styleswap.engine.progress import ENCODER_MACS, LAYER_CHANNELS, LAYER_STRIDE, Chunk, Tracker, part, reconstruct_work
+from styleswap.engine.sizes import MIN_SIDE, fit_within, style_working_size  # noqa: F401  (the engine's names)
 from styleswap.engine.swap import Matcher, StylePatches, match, prepare_style, swap
 from styleswap.engine.temporal import Frame, TemporalState
 from styleswap.engine.tiling import run_tiled
