@@ -142,7 +142,7 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + DEADLINE
-        while not list(out.glob("*.png")):
+        while not [p for p in out.glob("*.png") if not p.name.startswith(".")]:  # a finished frame, not one being written
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "no frame written in time"
             time.sleep(0.05)
