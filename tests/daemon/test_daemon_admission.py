@@ -87,3 +87,22 @@ def test_one_client_cannot_take_every_queue_place(busy_daemon):
     finally:
         for peer in [flood, *others]:
             peer.close()
+
+
+def test_a_dropped_sequence_cannot_be_resumed_while_its_frame_still_runs():
+    """The grace ends while a frame is mid-run (a slow machine): the job only closes at the worker's next progress
+    check, yet a resume must already get what it gets afterwards, unknown_job."""
+    jobs = Jobs(Limits(orphan_grace=1.0), lambda identity, msg: None)
+    job = jobs.create_sequence(b"gone", Message("sequence", "s"), Options(), "style", np.zeros((8, 8, 3), np.uint8))
+    jobs.add_frames(job, [0], [to_image(picture(8, 8, 3))], last=False, resume_from=None)
+    task = jobs.queue.get(timeout=0)
+    assert jobs.begin(task)
+    jobs.peer_gone(b"gone")
+    job.orphaned_since -= 2.0  # parked longer than the grace
+    jobs.housekeeping()
+    assert len(jobs) == 1 and job.end is not None  # still running: not closed yet
+    with pytest.raises(RequestError) as caught:
+        jobs.attach_sequence(job.id, b"back", Message("sequence", "r"))
+    assert caught.value.code == "unknown_job" and "not resumed in time" in caught.value.message
+    with pytest.raises(RequestError, match="not resumed in time"):  # the worker stops at its next check
+        jobs.progress(task, "encode", 0.5, 0.1)

@@ -110,6 +110,8 @@ class Jobs:
         """Route a sequence's events to this connection from now on (a resume after a reconnect)."""
         with self._lock:
             job = self._get(job_id)
+            if job.end is not None:  # dropped or cancelled, its running frame not yet stopped: gone all the same
+                raise RequestError(UNKNOWN_JOB, f"no job {job_id!r}: {job.end.message}")
             if job.kind != SEQUENCE:
                 raise RequestError(UNKNOWN_JOB, f"job {job_id} is a single image, not a sequence")
             if identity != job.identity:  # its queued frames go on first, in their order, in the new client's lane
