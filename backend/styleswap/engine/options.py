@@ -11,7 +11,6 @@ from styleswap_protocol.options import BY_NAME, OPTIONS, OptionError
 
 if TYPE_CHECKING:
     from styleswap.engine.images import Picture
-    from styleswap.engine.temporal import FrameReport
 
 METHODS = BY_NAME["method"].values
 MATCHES = BY_NAME["match"].values
@@ -52,6 +51,16 @@ Options = make_dataclass(
     namespace={"__post_init__": _check, "style_key": _style_key, "__module__": __name__},
     frozen=True,
 )
+
+
+@dataclass
+class FrameReport:
+    """How a frame of a temporal sequence used the chain (`engine.temporal`), for the host to show."""
+
+    chain: int  # frames in the current chain, this one included (1: started afresh here)
+    restart: str | None  # why the chain started here ("first frame", "scene cut", "working size changed"), None when it went on
+    followed: float  # share of pixels whose motion from the previous frame was trusted
+    kept: float  # share of patch positions that kept the patch inherited from the previous frame (all swaps)
 
 
 @dataclass

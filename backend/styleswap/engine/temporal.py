@@ -29,6 +29,7 @@ from styleswap.engine import flow
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.flow import Motion
 from styleswap.engine.images import Picture
+from styleswap.engine.options import FrameReport
 from styleswap.engine.swap import Matcher, StylePatches
 from styleswap_protocol.options import BY_NAME
 
@@ -37,16 +38,6 @@ CELL_TRUST = 0.75  # a feature cell follows the motion when this share of its pi
 BLEND_WARP = "bilinear"  # how the previous result is resampled along the motion
 _CORRELATION_BLOCK = 256  # content positions whose correlations are taken at a time
 _FEATHER = 7  # pixels over which the blend fades out towards untrusted regions
-
-
-@dataclass
-class FrameReport:
-    """How a frame used the chain, for the host to show."""
-
-    chain: int  # frames in the current chain, this one included (1: started afresh here)
-    restart: str | None  # why the chain started here ("first frame", "scene cut", "working size changed"), None when it went on
-    followed: float  # share of pixels whose motion from the previous frame was trusted
-    kept: float  # share of patch positions that kept the patch inherited from the previous frame (all swaps)
 
 
 @dataclass
