@@ -111,3 +111,50 @@ def test_eval_temporal_prints_the_table_and_writes_the_strip(tmp_path, frames, m
     carried_whole, carried_static, _ = report["carried_flicker"]  # the first result only moved: far below restylising
     assert "carried along the motion" in run.stdout and carried_whole < per["flicker"] and carried_static < per["static_flicker"]
     assert Image.open(tmp_path / "strip.png").size == (2 * 256 + 2, 5 * 256 + 4 * 2)  # frames 3 and 4 (from the middle on), 5 rows
+
+
+@pytest.fixture
+def own_daemon(tmp_path, models):
+    """A daemon of this test's own: its job count is this test's alone."""
+    from daemon_helpers import launch
+
+    running = launch(tmp_path / "daemon")
+    yield running
+    running.stop()
+
+
+def test_over_the_daemon_the_chain_is_the_same_and_a_rerun_restarts_it(tmp_path, frames, own_daemon):
+    """`--temporal --daemon`: the daemon holds the chain (one `sequence` job), so the frames equal this process's
+    chain; a gap starts a new job; a rerun keeps the finished frames and restarts the chain, saying so."""
+    from daemon_helpers import daemon_env
+
+    style, remote = tmp_path / "style.png", [s for s in SMALL if s not in ("--device", "cpu")]
+
+    def over_daemon(output):
+        command = [sys.executable, "-m", "styleswap", "stylize", f"{frames}/*.png", str(style), "-o", str(output), "--temporal", "--daemon", "--json", *remote]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600, env=daemon_env(own_daemon.root))
+
+    here = styleswap("stylize", f"{frames}/*.png", style, "-o", tmp_path / "here", "--temporal", *SMALL)
+    assert here.returncode == 0, here.stderr
+    run = over_daemon(tmp_path / "there")
+    assert run.returncode == 0, run.stderr
+    reports = [r["temporal"] for r in json.loads(run.stdout)["results"]]
+    assert [r["chain"] for r in reports] == [1, 2, 3, 4] and reports[0]["restart"] == "first frame" and reports[3]["kept"] > 0.5
+    for name in ("f_001.png", "f_004.png"):  # the daemon runs one torch thread: sums in another order
+        difference = np.abs(pixels(tmp_path / "there" / name).astype(int) - pixels(tmp_path / "here" / name))
+        assert difference.max() <= 2 and difference.mean() < 0.05, name
+    finished = (tmp_path / "there" / "f_004.png").read_bytes()
+    (frames / "f_003.png").unlink()
+    (frames / "f_005.png").write_bytes((frames / "f_004.png").read_bytes())
+    again = over_daemon(tmp_path / "there")
+    assert again.returncode == 0, again.stderr
+    assert "the temporal chain restarts at f_005.png: the daemon keeps a sequence's state only while it runs" in again.stderr
+    results = json.loads(again.stdout)["results"]
+    assert [r.get("kept") for r in results[:3]] == ["finished in an earlier run"] * 3 and results[3]["temporal"]["chain"] == 1
+    assert (tmp_path / "there" / "f_004.png").read_bytes() == finished
+    gap = over_daemon(tmp_path / "gap")
+    assert gap.returncode == 0, gap.stderr
+    assert "1 frame(s) missing between f_002.png and f_004.png: the temporal chain restarts at f_004.png" in gap.stderr
+    assert [r["temporal"]["chain"] for r in json.loads(gap.stdout)["results"]] == [1, 2, 1, 2]
+    with own_daemon.client() as client:  # every job the runs opened was closed
+        assert client.hello()["engine"]["jobs"] == 0

@@ -208,13 +208,9 @@ def _stylize(args: argparse.Namespace) -> int:
         return stylize_on_cluster(args, options, contents, targets, _save)
     if args.temporal:
         from styleswap.cli import temporal_files
-        from styleswap.engine.temporal import TemporalState
 
-        if args.daemon:
-            raise StyleSwapError("--temporal runs in this process for now, not on the daemon: leave out --daemon")
         if not batch:
             raise StyleSwapError(f"--temporal stylises a sequence: give a folder of frames or a glob pattern, not the single file {args.content}")
-        state = TemporalState(options.temporal_margin, options.temporal_blend)
         temporal_files.check_sizes(contents)
     if args.daemon:
         from styleswap.cli.remote import DaemonEngine as Engine
@@ -240,11 +236,23 @@ def _stylize(args: argparse.Namespace) -> int:
 
     summaries, failed = [], 0
     if args.temporal:
+        if args.daemon:
+            from styleswap.cli.remote import DaemonSequence
+
+            state = DaemonSequence(engine)
+        else:
+            from styleswap.engine.temporal import TemporalState
+
+            state = TemporalState(options.temporal_margin, options.temporal_blend)
         style = style_for(load_image(contents[0]).size)
         key = temporal_files.run_key(Path(args.style), options)
         say = (lambda line: None) if args.json or args.quiet else (lambda line: print(line, file=sys.stderr))
         warn = lambda line: print(f"styleswap: {line}", file=sys.stderr)  # noqa: E731
-        summaries, failed = temporal_files.stylize_sequence(engine, contents, targets, style, options, state, key, output, _save, lambda name: _progress_bar(name, args.quiet), say, warn)
+        try:
+            summaries, failed = temporal_files.stylize_sequence(engine, contents, targets, style, options, state, key, output, _save, lambda name: _progress_bar(name, args.quiet), say, warn)
+        finally:
+            if args.daemon:
+                engine.end_sequence(state)
         contents = []  # done
     for content, target in zip(contents, targets):
         try:

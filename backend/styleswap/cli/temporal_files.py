@@ -17,18 +17,30 @@ import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 from PIL import Image
 
 from styleswap.engine.errors import StyleSwapError
 from styleswap.engine.images import load_image
+from styleswap.engine.options import FrameReport
 from styleswap.engine.stylize import Engine, Options, Progress, Result
 from styleswap.engine.swap import StylePatches
-from styleswap.engine.temporal import FrameReport, TemporalState
+from styleswap.engine.temporal import TemporalState
 
 STATE_FILE = ".styleswap-temporal.npz"
+
+
+class Chain(Protocol):
+    """What the loop needs of a sequence's state: `TemporalState`, or the daemon's stand-in for it."""
+
+    @property
+    def frames(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def snapshot(self) -> dict[str, np.ndarray]: ...
 
 
 def check_sizes(contents: list[Path]) -> None:
@@ -53,11 +65,12 @@ def run_key(style: Path, options: Options) -> str:
     return json.dumps({"style": str(style.resolve()), "options": asdict(options)}, sort_keys=True)
 
 
-def resume(output: Path, contents: list[Path], key: str, state: TemporalState, engine: Engine) -> tuple[TemporalState, int]:
-    """The state to go on from and how many frames are already finished, from the output folder's state file."""
+def resume(output: Path, contents: list[Path], key: str) -> tuple[dict[str, np.ndarray], int]:
+    """The saved state (``TemporalState.snapshot``'s arrays) and how many frames are already finished, from the
+    output folder's state file."""
     path = output / STATE_FILE
     if not path.is_file():
-        return state, 0
+        return {}, 0
     try:
         with np.load(path) as saved:
             data = {name: saved[name] for name in saved.files}
@@ -71,10 +84,10 @@ def resume(output: Path, contents: list[Path], key: str, state: TemporalState, e
     last = str(data.get("frame"))
     if last not in names:
         raise StyleSwapError(f"{path} goes on from {last}, which is not among these frames: choose another output folder, or delete it to start over")
-    return TemporalState.restore(data, engine.device), names.index(last) + 1
+    return data, names.index(last) + 1
 
 
-def save_state(output: Path, state: TemporalState, frame: Path, key: str) -> None:
+def save_state(output: Path, state: Chain, frame: Path, key: str) -> None:
     output.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output, prefix=f"{STATE_FILE}.", suffix=".npz")
     try:
@@ -105,7 +118,7 @@ def stylize_sequence(
     targets: list[Path],
     style: StylePatches,
     options: Options,
-    state: TemporalState,
+    state: Chain,
     key: str,
     output: Path,
     save: Callable[[object, Path], None],
@@ -114,8 +127,11 @@ def stylize_sequence(
     warn: Callable[[str], None],
 ) -> tuple[list[dict], int]:
     """Stylise ``contents`` (``check_sizes`` first) in order into ``targets``; returns a summary per frame and the number that failed.
-    ``say`` tells progress, ``warn`` what the user must know (errors, restarts at missing frames)."""
-    state, done = resume(output, contents, key, state, engine)
+    ``say`` tells progress, ``warn`` what the user must know (errors, restarts at missing frames).
+    ``state``: a `TemporalState`, or a stand-in for one the daemon holds (``cli.remote.DaemonSequence``)."""
+    saved, done = resume(output, contents, key)
+    if isinstance(state, TemporalState):
+        state = TemporalState.restore(saved, engine.device) if saved else state
     summaries: list[dict] = [{"content": str(c), "output": str(t), "kept": "finished in an earlier run"} for c, t in zip(contents[:done], targets[:done])]
     if done:
         say(
@@ -123,6 +139,9 @@ def stylize_sequence(
             if done < len(contents)
             else f"all {done} frames were finished earlier in {output}; delete {output / STATE_FILE} to redo them"
         )
+        if done < len(contents) and not state.frames:
+            why = "the daemon keeps a sequence's state only while it runs" if not isinstance(state, TemporalState) else "the earlier run was on the daemon, which kept its state"
+            warn(f"the temporal chain restarts at {contents[done].name}: {why}")
     failed = 0
     previous = contents[done - 1] if done else None
     for content, target in zip(contents[done:], targets[done:]):
