@@ -1,6 +1,7 @@
 """Queue places: a client that vanished gives its places back at once, and no client takes them all."""
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -102,7 +103,36 @@ def test_a_dropped_sequence_cannot_be_resumed_while_its_frame_still_runs():
     jobs.housekeeping()
     assert len(jobs) == 1 and job.end is not None  # still running: not closed yet
     with pytest.raises(RequestError) as caught:
-        jobs.attach_sequence(job.id, b"back", Message("sequence", "r"))
+        jobs.continue_sequence(job.id, b"back", Message("sequence", "r"), lambda job: None, [], [], last=False, resume_from=0)
     assert caught.value.code == "unknown_job" and "not resumed in time" in caught.value.message
     with pytest.raises(RequestError, match="not resumed in time"):  # the worker stops at its next check
         jobs.progress(task, "encode", 0.5, 0.1)
+
+
+def test_a_resume_moves_the_sequence_and_resends_held_frames_in_one_step():
+    """A frame finishing while a resume is handled reaches the new connection once, not also among the held
+    results resent; frames refused by the check leave the sequence where it was."""
+    sent: list[tuple[bytes, Message]] = []
+    jobs = Jobs(Limits(), lambda identity, msg: sent.append((identity, msg)))
+    job = jobs.create_sequence(b"old", Message("sequence", "s"), Options(), "style", np.zeros((8, 8, 3), np.uint8))
+    jobs.add_frames(job, [0], [to_image(picture(8, 8, 3))], last=False, resume_from=None)
+    task = jobs.queue.get(timeout=0)
+    assert jobs.begin(task)
+
+    def refuse(job):
+        raise RequestError("bad_params", "motion of the wrong size")
+
+    with pytest.raises(RequestError, match="wrong size"):
+        jobs.continue_sequence(job.id, b"new", Message("sequence", "r"), refuse, [], [], last=False, resume_from=0)
+    assert job.identity == b"old"
+    finishing = threading.Thread(target=jobs.finish, args=(task, to_image(picture(8, 8, 3)), {}))
+
+    def finish_meanwhile(job):  # the worker's finish: it must wait for the resume to be done
+        finishing.start()
+        finishing.join(0.5)
+        assert finishing.is_alive()
+
+    jobs.continue_sequence(job.id, b"new", Message("sequence", "r"), finish_meanwhile, [], [], last=False, resume_from=0)
+    finishing.join()
+    results = [msg for identity, msg in sent if identity == b"new" and msg.type == "frame_result"]
+    assert [msg.params["frame"] for msg in results] == [0]

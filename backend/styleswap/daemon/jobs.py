@@ -106,22 +106,30 @@ class Jobs:
             job.temporal = temporal
             return job
 
-    def attach_sequence(self, job_id: str, identity: bytes, request: Message) -> Job:
-        """Route a sequence's events to this connection from now on (a resume after a reconnect)."""
+    def continue_sequence(
+        self,
+        job_id: str,
+        identity: bytes,
+        request: Message,
+        check: Callable[[Job], None],
+        frames: list[int],
+        images: Iterable[Image],
+        last: bool,
+        resume_from: int | None,
+        motions: dict[int, Image] | None = None,
+    ) -> Job:
+        """More frames for a sequence, from this connection: ``check(job)`` may refuse them first; then the job's
+        events go to this connection (a resume after a reconnect) and the frames are added, in one step: a frame
+        finishing in between would reach the new connection and then again among the held results resent."""
         with self._lock:
             job = self._get(job_id)
             if job.end is not None:  # dropped or cancelled, its running frame not yet stopped: gone all the same
                 raise RequestError(UNKNOWN_JOB, f"no job {job_id!r}: {job.end.message}")
             if job.kind != SEQUENCE:
                 raise RequestError(UNKNOWN_JOB, f"job {job_id} is a single image, not a sequence")
-            if identity != job.identity:  # its queued frames go on first, in their order, in the new client's lane
-                for task in self.queue.remove(lambda task: task.job is job):
-                    self.queue.put(identity, task)
-            job.identity, job.request = identity, request
-            if job.orphaned_since is not None:
-                log.info("sequence %s resumed by a new connection", job.id)
-                job.orphaned_since = None
-                self.queue.wake()
+            check(job)
+            self._attach(job, identity, request)
+            self.add_frames(job, frames, images, last, resume_from, motions)
             return job
 
     def add_frames(self, job: Job, frames: list[int], images: Iterable[Image], last: bool, resume_from: int | None, motions: dict[int, Image] | None = None) -> None:
@@ -265,6 +273,17 @@ class Jobs:
                 "retry when one of its jobs has ended",
                 {"jobs": len(self._jobs), "limit": limit, "yours": held[identity]},
             )
+
+    def _attach(self, job: Job, identity: bytes, request: Message) -> None:
+        """Route a sequence's events to this connection from now on."""
+        if identity != job.identity:  # its queued frames go on first, in their order, in the new client's lane
+            for task in self.queue.remove(lambda task: task.job is job):
+                self.queue.put(identity, task)
+        job.identity, job.request = identity, request
+        if job.orphaned_since is not None:
+            log.info("sequence %s resumed by a new connection", job.id)
+            job.orphaned_since = None
+            self.queue.wake()
 
     def _new(self, kind: str, identity: bytes, request: Message, options: Options, style_id: str, style: np.ndarray) -> Job:
         job = Job(new_id(), kind, options, style_id, style, identity, request)

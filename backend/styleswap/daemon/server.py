@@ -363,9 +363,8 @@ class Daemon:
         else:
             if "options" in params or "style_id" in params or "temporal" in params:
                 raise bad("options, style_id and temporal are fixed when a sequence is created; send only job_id and frames")
-            job = self.jobs.attach_sequence(job_id, identity, msg)
-            _check_frames(frames, contents, motions, job.options, job.temporal is not None)
-            self.jobs.add_frames(job, frames, contents, last, resume_from, motions)
+            check = lambda job: _check_frames(frames, contents, motions, job.options, job.temporal is not None)  # noqa: E731
+            job = self.jobs.continue_sequence(job_id, identity, msg, check, frames, contents, last, resume_from, motions)
         return msg.reply(mt.ACK, {"job_id": job.id})
 
     def _cancel(self, identity: bytes, msg: Message) -> Message:
