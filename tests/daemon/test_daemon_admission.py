@@ -2,12 +2,11 @@
 
 import logging
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from daemon_helpers import REPLY_TIMEOUT, SLOW, RawPeer, picture, to_image
+from daemon_helpers import SLOW, RawPeer, picture, to_image, wait_until
 from styleswap.daemon.config import Limits
 from styleswap.daemon.errors import RequestError
 from styleswap.daemon.jobs import Jobs
@@ -18,14 +17,6 @@ from styleswap_protocol import Message
 def jobs_held(daemon) -> int:
     with daemon.client() as client:
         return client.hello()["engine"]["jobs"]
-
-
-def wait_until(condition, what: str, timeout: float = REPLY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.2)
 
 
 def stylize(peer: RawPeer, style_id: str, seed: int) -> Message:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from daemon_helpers import TINY, RawPeer, picture, to_array, to_image
+from daemon_helpers import TINY, RawPeer, picture, to_array, to_image, wait_until
 from styleswap_client import DaemonError
 from styleswap_protocol import Message
 
@@ -78,4 +78,5 @@ def test_a_sequence_cancelled_from_the_callback_ends_on_the_daemon(client, style
 
     with pytest.raises(Stop):
         client.run_sequence(frames(range(20)), stop, style_id, TINY, window=4)
-    assert client.hello()["engine"]["jobs"] == 0
+    # the client waits a few seconds for the job's end; a running frame stops at the worker's next check
+    wait_until(lambda: client.hello()["engine"]["jobs"] == 0, "the cancelled sequence ending on the daemon")

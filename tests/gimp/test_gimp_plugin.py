@@ -210,7 +210,7 @@ def test_cancelling_kills_the_plugin_and_the_daemon_drops_its_job(sandbox, daemo
     assert sandbox.plugin_pids()
 
     sandbox.kill_plugin()  # what GIMP does when the progress bar's cancel is pressed
-    wait_until(lambda: daemon_jobs(daemon) == 0, 30, "the daemon dropping the job")  # the job alone runs for minutes
+    wait_until(lambda: daemon_jobs(daemon) == 0, 120, "the daemon dropping the job")  # the job alone runs for many minutes
     outcome = running.wait()
 
     assert daemon.log.count("dropped: its client went away") == dropped + 1
@@ -230,7 +230,7 @@ def test_a_silent_daemon_is_a_timeout_error_not_a_hang(sandbox, daemon, large_co
     assert outcome.status == "execution-error"
     assert "did not answer in time" in outcome.error and "within 5 s" in outcome.error
     assert_untouched(outcome, large_content)
-    wait_until(lambda: daemon_jobs(daemon) == 0, 30, "the daemon ending the abandoned job")
+    wait_until(lambda: daemon_jobs(daemon) == 0, 120, "the daemon ending the abandoned job")
 
 
 def assert_options_are_the_schemas(arguments: dict) -> None:
