@@ -75,8 +75,11 @@ def _exit_when_parent_dies(stdin: BinaryIO) -> None:
 
 def _serve_child(stdin: BinaryIO, stdout: BinaryIO) -> None:
     def send(answer: dict[str, Any], data: bytes = b"") -> None:
-        stdout.write(json.dumps(answer).encode() + b"\n" + data)
-        stdout.flush()
+        try:
+            stdout.write(json.dumps(answer).encode() + b"\n" + data)
+            stdout.flush()
+        except OSError:  # the parent is gone (killed: a cancel), as the stdin watcher would find: exit the same way
+            os._exit(3)
 
     try:
         request = json.loads(stdin.readline())
