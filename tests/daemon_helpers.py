@@ -84,22 +84,22 @@ class RunningDaemon:
     def client(self, timeout: float = REPLY_TIMEOUT) -> Client:
         return Client(self.info, timeout=timeout, name="pytest")
 
-    def stop(self) -> int:
-        """SIGTERM (the daemon's clean exit path), SIGKILL if it does not go; returns the exit status."""
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (the daemon's clean exit path), SIGKILL if it has not gone after ``timeout`` s; returns the exit status."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
 
 
-def launch(root: Path, *args: str) -> RunningDaemon:
+def launch(root: Path, *args: str, timeout: float = START_TIMEOUT) -> RunningDaemon:
     process = spawn(root, *args)
     try:
-        info = wait_until_ready(root / "run" / "backend.json", timeout=START_TIMEOUT, process=process)
+        info = wait_until_ready(root / "run" / "backend.json", timeout=timeout, process=process)
     except BaseException:
         process.kill()
         process.wait()

@@ -166,7 +166,8 @@ def test_an_interrupted_run_continues_where_it_stopped(cluster, sequence, tmp_pa
 
 
 def test_the_daemon_runs_its_clients_work_on_the_cluster(cluster, sequence, tmp_path):
-    daemon = launch(tmp_path / "daemon", "--ray", cluster.address, "--precision", "float32", "--device", "cpu")
+    # its connection file appears once both actors have started (processes that import torch and load the weights)
+    daemon = launch(tmp_path / "daemon", "--ray", cluster.address, "--precision", "float32", "--device", "cpu", timeout=DEADLINE)
     try:
         with daemon.client(timeout=DEADLINE) as client:
             engine = client.hello()["engine"]
@@ -187,7 +188,7 @@ def test_the_daemon_runs_its_clients_work_on_the_cluster(cluster, sequence, tmp_
         assert run.returncode == 0, run.stderr
         assert np.array_equal(np.asarray(Image.open(single)), expected[frames[5].name])
     finally:
-        assert daemon.stop() == 0
+        assert daemon.stop(timeout=DEADLINE) == 0  # the actors are killed and Ray shut down first
     assert "2 Ray actors ready" in daemon.log
 
 
