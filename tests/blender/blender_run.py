@@ -16,7 +16,7 @@ from bpy_env import BpyEnv
 from styleswap.engine.images import load_image
 
 SCENE_SCRIPT = Path(__file__).resolve().parent / "blender_scene.py"
-RUN_TIMEOUT = 300  # a run takes seconds; this only stops a hung Blender from hanging the suite
+RUN_TIMEOUT = 900  # a run takes seconds to a minute; this only stops a hung Blender from hanging the suite
 ROOT = Path(__file__).resolve().parents[2]
 STYLE = ROOT / "examples" / "stained_glands.jpg"
 

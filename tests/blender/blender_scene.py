@@ -306,7 +306,7 @@ def main(settings: dict) -> dict:
             elif step == "tree":
                 result["tree"] = describe_tree(addon.compat.scene_tree(scene))
             if step.startswith("render") or step.startswith("stylize"):
-                job = addon.render.wait(timeout=settings.get("job_timeout", 120))
+                job = addon.render.wait()  # as long as it takes: the Blender run as a whole has its RUN_TIMEOUT
                 c = job.counts if job else None
                 result["runs"].append(
                     None

@@ -18,16 +18,20 @@ from styleswap_client import Client
 
 @pytest.fixture
 def served(tmp_path, models):
+    import torch
+
+    threads = torch.get_num_threads()  # the in-process daemon sets torch's thread count for the whole pytest process
     config = DaemonConfig(device="cpu", threads=1, connection_file=tmp_path / "run" / "backend.json", log_dir=tmp_path / "log")
     log_file = setup_logging(config.log_dir)
     daemon = Daemon(config)
     thread = threading.Thread(target=daemon.run, name="test-daemon")
     thread.start()
-    assert daemon.ready.wait(90)
+    assert daemon.ready.wait(120)
     opened = []
     yield daemon, thread, TrayActions(daemon, log_file, open_path=opened.append), opened
     daemon.stop()
-    thread.join(30)
+    thread.join(120)
+    torch.set_num_threads(threads)
 
 
 def test_status_text_says_state_device_and_jobs(served):
@@ -54,7 +58,7 @@ def test_pause_holds_work_until_resumed(served):
         time.sleep(0.5)  # a paused daemon must not start it: half a second in which it would, if it could
         assert results == [] and len(daemon.jobs.queue) == 1 and "paused" in actions.status_text()
         actions.toggle_pause()
-        worker.join(30)
+        worker.join(120)
     assert not actions.is_paused() and results[0].image.width == 16
 
 

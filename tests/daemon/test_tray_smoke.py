@@ -15,7 +15,7 @@ import pytest
 from daemon_helpers import SLOW, picture, spawn, to_image
 from styleswap.daemon.tray import STATE_COLOURS, icon_class, icon_image
 from styleswap_client import Client, wait_until_ready
-from tray_display import coloured_pixels, start_trayer, wait_for_window, windows
+from tray_display import coloured_pixels, start_trayer, wait_for_window, wait_until, windows
 
 
 @pytest.fixture
@@ -142,7 +142,8 @@ def test_tray_icon_shows_the_daemon_state(display, tmp_path, monkeypatch, models
     try:
         info = wait_until_ready(root / "run" / "backend.json", timeout=90, process=process)
         wait_for_window(display, ": idle on cpu")
-        assert coloured_pixels(display, tmp_path / "idle.png", STATE_COLOURS["idle"]) >= 30
+        # the icon is drawn after the title changes, and again once the tray has mapped it: poll what is seen
+        wait_until(lambda: coloured_pixels(display, tmp_path / "idle.png", STATE_COLOURS["idle"]) >= 30, "the idle colour in the tray")
         if target := os.environ.get("STYLESWAP_TRAY_SCREENSHOT"):
             shutil.copyfile(tmp_path / "idle.png", target)
         with Client(info) as client:
@@ -151,14 +152,14 @@ def test_tray_icon_shows_the_daemon_state(display, tmp_path, monkeypatch, models
             def look_once(event):
                 if not busy:
                     wait_for_window(display, ": busy on cpu, 1 job")
-                    busy.append(coloured_pixels(display, tmp_path / "busy.png", STATE_COLOURS["busy"]))
+                    busy.append(wait_until(lambda: coloured_pixels(display, tmp_path / "busy.png", STATE_COLOURS["busy"]) >= 30, "the busy colour in the tray"))
                     raise Seen  # cancels the job
 
             with pytest.raises(Seen):
                 client.stylize(to_image(picture(64, 64, 3)), to_image(picture(32, 32, 3)), SLOW, progress=look_once)
-            assert busy[0] >= 30
+            assert busy == [True]
             client.shutdown()
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=120) == 0
         assert "StyleSwap" not in windows(display)
     finally:
         if process.poll() is None:

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image as PILImage
 
 TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "import": "imagemagick", "xwininfo": "x11-utils", "xdotool": "xdotool", "dbus-daemon": "dbus"}
-_WAIT_S = 60.0
+_WAIT_S = 120.0
 
 
 def missing_tools() -> list[str]:
@@ -99,7 +99,7 @@ def windows(display: str) -> str:
     return subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout
 
 
-def wait_for_window(display: str, text: str, timeout: float = 30.0) -> None:
+def wait_for_window(display: str, text: str, timeout: float = _WAIT_S) -> None:
     wait_until(lambda: text in windows(display), f"a window matching {text!r} on {display}", timeout, lambda: windows(display))
 
 
