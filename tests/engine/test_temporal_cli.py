@@ -110,6 +110,8 @@ def test_eval_temporal_prints_the_table_and_writes_the_strip(tmp_path, frames, m
     assert report["frames"] == 4 and tem["warped_error"] < per["warped_error"] and tem["flicker"] < per["flicker"]
     carried_whole, carried_static, _ = report["carried_flicker"]  # the first result only moved: far below restylising
     assert "carried along the motion" in run.stdout and carried_whole < per["flicker"] and carried_static < per["static_flicker"]
+    held, own = report["held_objective"]  # the frame before's result is another frame's stylisation: further from the target
+    assert "the per-frame result of the frame before, moved along the motion" in run.stdout and held > own > 0
     assert Image.open(tmp_path / "strip.png").size == (2 * 256 + 2, 5 * 256 + 4 * 2)  # frames 3 and 4 (from the middle on), 5 rows
 
 

@@ -10,7 +10,8 @@ machine costs both alike. Measures, each for both modes:
   moved along the motion, over the pixels whose motion is trusted; the motion is DIS optical flow between the content
   frames (the same for both modes; the temporal mode blends along that same flow, which this measure rewards);
 - swap objective of each result against the per-frame target (free matching): what temporal coherence costs in
-  fidelity to the style;
+  fidelity to the style; and, as a reference, the same for the per-frame result of the frame before moved along the
+  motion (a result that only follows the motion: what this strict measure charges for not changing);
 - seconds per frame, wall-clock and CPU time of this process (medians, the first frame left out: it loads the
   networks); on a machine shared with others the CPU time is the steadier of the two.
 """
@@ -78,6 +79,9 @@ def run(
     state = TemporalState(options.temporal_margin, options.temporal_blend)
     per, tem = Mode(), Mode()
     restarts = []
+    contents = [f.rgb for f in frames]
+    motions: list[tuple[torch.Tensor, torch.Tensor]] = []
+    held: list[float] = []  # the per-frame result of the frame before, moved along the motion, against this frame's target
     for t, frame in enumerate(frames):
         for mode, temporal in ((per, None), (tem, state)):
             started, cpu = time.perf_counter(), time.process_time()
@@ -90,9 +94,10 @@ def run(
         target = engine.swapped(frame, patches, options, lambda stage, fraction: None).target
         for mode in (per, tem):
             mode.objectives.append(_objective(engine, mode.outputs[-1], target, options))
+        if t > 0:
+            motions.append(_motion(contents[t - 1], contents[t]))
+            held.append(_objective(engine, _moved(per.outputs[t - 1], motions[-1][0]), target, options))
         log(f"frame {t + 1}/{len(frames)}: {per.seconds[-1]:.2f} / {tem.seconds[-1]:.2f} s, objective {per.objectives[-1]:.4f} / {tem.objectives[-1]:.4f}")
-    contents = [f.rgb for f in frames]
-    motions = [_motion(contents[t - 1], contents[t]) for t in range(1, len(contents))]
     report = {
         "frames": len(frames),
         "size": list(frames[0].size),
@@ -103,6 +108,8 @@ def run(
     }
     report["content_warped_error"] = _warped_error(contents, motions)
     report["carried_flicker"] = _flicker(contents, _carried(per.outputs[0], motions))
+    if held:
+        report["held_objective"] = [statistics.fmean(held), statistics.fmean(per.objectives[1:])]
     for name, mode in (("per-frame", per), ("temporal", tem)):
         flicker, static, clear = _flicker(contents, mode.outputs)
         timed, cpu = mode.seconds[1:] or mode.seconds, mode.cpu[1:] or mode.cpu
@@ -149,9 +156,13 @@ def _carried(first: np.ndarray, motions: list[tuple[torch.Tensor, torch.Tensor]]
     lowering it, and drift at the edges)."""
     frames = [first]
     for backward, _ in motions:
-        previous = torch.from_numpy(frames[-1]).permute(2, 0, 1)[None]
-        frames.append(flow.warp(previous, backward)[0].permute(1, 2, 0).numpy())
+        frames.append(_moved(frames[-1], backward))
     return frames
+
+
+def _moved(image: np.ndarray, backward: torch.Tensor) -> np.ndarray:
+    """``image`` (H, W, 3) moved along the motion to the next frame."""
+    return flow.warp(torch.from_numpy(image).permute(2, 0, 1)[None], backward)[0].permute(1, 2, 0).numpy()
 
 
 def _warped_error(images: list[np.ndarray], motions: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -189,6 +200,12 @@ def table(report: dict, device: str, name: str) -> str:
     lines.append(f"content warped error (x 1e3): {report['content_warped_error'] * 1e3:.3f} (the floor the motion allows)")
     whole, static, _ = report["carried_flicker"]
     lines.append(f"the first result carried along the motion: static-region flicker {static:.2f}, whole-frame {whole:.2f} (what following the motion alone leaves)")
+    if "held_objective" in report:
+        held, own = report["held_objective"]
+        lines.append(
+            f"the per-frame result of the frame before, moved along the motion: swap objective {held:.4f} against this frame's target, "
+            f"{held / own:.2f}x the per-frame result's (what the per-frame target charges a result for following the motion)"
+        )
     return "\n".join(lines)
 
 
