@@ -75,11 +75,17 @@ def estimate(previous: np.ndarray, current: np.ndarray) -> Motion:
     return Motion(dis.calc(grey[1], grey[0], None), dis.calc(grey[0], grey[1], None))
 
 
-def warp(image: torch.Tensor, backward: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+def warp(image: torch.Tensor, backward: torch.Tensor, mode: str = "bilinear", grid: torch.Tensor | None = None) -> torch.Tensor:
     """The previous frame's (1, C, H, W) ``image`` moved onto this frame along ``backward`` (H, W, 2), interpolated
-    by ``mode`` (grid_sample's)."""
+    by ``mode`` (grid_sample's); ``grid``: ``sampling_grid(backward)``, when several images move along one motion."""
     _, _, height, width = image.shape
-    return F.grid_sample(image, _grid(backward, height, width), mode=mode, padding_mode="border", align_corners=True)
+    grid = _grid(backward, height, width) if grid is None else grid
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
+
+
+def sampling_grid(backward: torch.Tensor) -> torch.Tensor:
+    """What ``warp`` samples along ``backward`` (H, W, 2): made once for a frame whose images all move the same way."""
+    return _grid(backward, backward.shape[0], backward.shape[1])
 
 
 def _grid(backward: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -89,8 +95,9 @@ def _grid(backward: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return torch.stack((x, y), -1)[None].to(torch.float32)
 
 
-def reliable(motion: Motion, previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-    """(H, W) bool: the pixels of ``current`` whose motion from ``previous`` (both (1, 3, H, W) RGB) can be trusted."""
+def reliable(motion: Motion, previous: torch.Tensor, current: torch.Tensor, grid: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, W) bool: the pixels of ``current`` whose motion from ``previous`` (both (1, 3, H, W) RGB) can be trusted
+    (``grid``: ``sampling_grid`` of the backward motion, if the caller has it)."""
     _, _, height, width = current.shape
     device = current.device
     backward = torch.from_numpy(np.ascontiguousarray(motion.backward, dtype=np.float32)).to(device)
@@ -99,8 +106,8 @@ def reliable(motion: Motion, previous: torch.Tensor, current: torch.Tensor) -> t
     ok = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
     if motion.forward is not None:
         forward = torch.from_numpy(np.ascontiguousarray(motion.forward, dtype=np.float32)).to(device)
-        there = warp(forward.permute(2, 0, 1)[None], backward)[0].permute(1, 2, 0)  # the forward motion where each pixel came from
+        there = warp(forward.permute(2, 0, 1)[None], backward, grid=grid)[0].permute(1, 2, 0)  # the forward motion where each pixel came from
         mismatch = (backward + there).pow(2).sum(-1)
         ok &= mismatch <= CONSISTENCY * (backward.pow(2).sum(-1) + there.pow(2).sum(-1)) + SLACK
-    colour = (warp(previous.float(), backward) - current.float()).abs().mean(1)[0]
+    colour = (warp(previous.float(), backward, grid=grid) - current.float()).abs().mean(1)[0]
     return ok & (colour <= COLOUR_TOLERANCE)

@@ -92,12 +92,13 @@ class TemporalState:
             motion = flow.estimate(previous.rgb[0].permute(1, 2, 0).cpu().numpy(), rgb[0].permute(1, 2, 0).cpu().numpy())
         else:
             motion = motion.resized(working)
-        trusted = flow.reliable(motion, previous.rgb, rgb)
+        backward = torch.from_numpy(np.ascontiguousarray(motion.backward, dtype=np.float32)).to(device)
+        grid = flow.sampling_grid(backward)  # the trust check's two warps and the blend's move along it
+        trusted = flow.reliable(motion, previous.rgb, rgb, grid)
         followed = float(trusted.float().mean())
         if followed < SCENE_CUT:
             return Frame(self, content.size, rgb, cell, None, None, "scene cut", followed)
-        backward = torch.from_numpy(np.ascontiguousarray(motion.backward, dtype=np.float32)).to(device)
-        return Frame(self, content.size, rgb, cell, backward, trusted, None, followed)
+        return Frame(self, content.size, rgb, cell, backward, trusted, None, followed, grid)
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """The state as plain arrays (for ``numpy.savez``); empty when no frame has been finished."""
@@ -143,9 +144,10 @@ class Frame:
         trusted: torch.Tensor | None,
         restart: str | None,
         followed: float,
+        grid: torch.Tensor | None = None,
     ) -> None:
         self._state, self._size, self._rgb, self._cell = state, size, rgb, cell
-        self._backward, self._trusted = backward, trusted
+        self._backward, self._trusted, self._grid = backward, trusted, grid
         self._restart, self._followed = restart, followed
         self._indices: list[torch.Tensor] = []
         self._kept: list[float] = []
@@ -201,7 +203,7 @@ class Frame:
             trusted = self._trusted.float()[None, None]
             feathered = F.avg_pool2d(trusted, _FEATHER, 1, _FEATHER // 2, count_include_pad=False) * trusted
             weight = state.blend * feathered.to(image.dtype)
-            image = image + weight * (flow.warp(previous.stylised.to(image.dtype), self._backward, BLEND_WARP) - image)
+            image = image + weight * (flow.warp(previous.stylised.to(image.dtype), self._backward, BLEND_WARP, self._grid) - image)
         state._previous = _Previous(self._size, self._rgb, image.detach().clone(), self._indices, self._chain)
         return image
 
