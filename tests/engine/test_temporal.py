@@ -185,8 +185,10 @@ def test_correlations_are_the_cosines_matching_maximises(stride):
     style = prepare_style(torch.rand(1, 8, 12, 14, generator=generator), 3, stride)
     content = torch.rand(1, 8, 11, 13, generator=generator).contiguous(memory_format=torch.channels_last)
     count = ((11 - 3) // stride + 1) * ((13 - 3) // stride + 1)
-    chosen = torch.randint(0, style.count, (count,), generator=generator)
-    expected = match_scores(content, style, chosen) / patch_rows(content, 3, stride).norm(dim=1)
+    chosen, other = (torch.randint(0, style.count, (count,), generator=generator) for _ in range(2))
+    norms = patch_rows(content, 3, stride).norm(dim=1)
     some = torch.tensor([0, 3, count - 1])
-    (scores,) = correlations(content, style, some, [chosen], 2**10)  # a budget of one patch at a time
-    torch.testing.assert_close(scores, expected[some])
+    for budget in (2**10, 2**20):  # one patch at a time, all at once
+        scores = correlations(content, style, some, [chosen, other], budget)
+        for got, choice in zip(scores, (chosen, other)):
+            torch.testing.assert_close(got, (match_scores(content, style, choice) / norms)[some])

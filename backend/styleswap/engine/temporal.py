@@ -236,14 +236,16 @@ def correlations(content: torch.Tensor, style: StylePatches, positions: torch.Te
     out = [torch.empty(positions.numel(), dtype=torch.float32, device=content.device) for _ in choices]
     # a few hundred positions at a time keep the gathered rows in cache for their dot products: faster than
     # gathering all, then multiplying
-    step = max(1, min(_CORRELATION_BLOCK, memory_budget // (dim * 4 * (len(choices) + 2))))
+    step = max(1, min(_CORRELATION_BLOCK, memory_budget // (dim * 4 * (2 * len(choices) + 1))))  # rows, filters, products
     for i in range(0, positions.numel(), step):
         chunk = positions[i : i + step]
         corner = (chunk // cols) * s * width + (chunk % cols) * s
         rows = pixels[(corner[:, None] + offsets[None, :]).view(-1)].view(chunk.numel(), dim).float()  # as swap.patch_rows lays them out
         norms = torch.linalg.vector_norm(rows, dim=1).clamp_min(1e-8)
-        for scores, choice in zip(out, choices):
-            scores[i : i + step] = (rows * style.filters(choice.reshape(-1)[chunk]).float()).sum(1) / norms
+        chosen = torch.stack([choice.reshape(-1)[chunk] for choice in choices])  # every map's patches in one gather
+        filters = style.filters(chosen.view(-1)).view(len(choices), chunk.numel(), dim).float()
+        for scores, dots in zip(out, (filters * rows).sum(-1)):
+            scores[i : i + step] = dots / norms
     return out
 
 
