@@ -78,17 +78,13 @@ def estimate(previous: np.ndarray, current: np.ndarray) -> Motion:
 def warp(image: torch.Tensor, backward: torch.Tensor, mode: str = "bilinear", grid: torch.Tensor | None = None) -> torch.Tensor:
     """The previous frame's (1, C, H, W) ``image`` moved onto this frame along ``backward`` (H, W, 2), interpolated
     by ``mode`` (grid_sample's); ``grid``: ``sampling_grid(backward)``, when several images move along one motion."""
-    _, _, height, width = image.shape
-    grid = _grid(backward, height, width) if grid is None else grid
+    grid = sampling_grid(backward) if grid is None else grid
     return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def sampling_grid(backward: torch.Tensor) -> torch.Tensor:
     """What ``warp`` samples along ``backward`` (H, W, 2): made once for a frame whose images all move the same way."""
-    return _grid(backward, backward.shape[0], backward.shape[1])
-
-
-def _grid(backward: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    height, width = backward.shape[:2]
     ys, xs = torch.meshgrid(torch.arange(height, device=backward.device), torch.arange(width, device=backward.device), indexing="ij")
     x = (xs + backward[..., 0]) * (2 / max(width - 1, 1)) - 1
     y = (ys + backward[..., 1]) * (2 / max(height - 1, 1)) - 1
