@@ -168,9 +168,7 @@ def _moved(image: np.ndarray, backward: torch.Tensor) -> np.ndarray:
 def _warped_error(images: list[np.ndarray], motions: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     errors = []
     for t, (backward, trusted) in enumerate(motions, start=1):
-        previous = torch.from_numpy(images[t - 1]).permute(2, 0, 1)[None]
-        warped = flow.warp(previous, backward)[0].permute(1, 2, 0)
-        squared = (torch.from_numpy(images[t]) - warped).pow(2).mean(2)
+        squared = torch.from_numpy(images[t] - _moved(images[t - 1], backward)).pow(2).mean(2)
         errors.append(float(squared[trusted].mean()) if trusted.any() else 0.0)
     return statistics.fmean(errors) if errors else 0.0
 
